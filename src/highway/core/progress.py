@@ -1,0 +1,95 @@
+"""Pure helpers over streaming progress: heartbeats and the Kafka offsets kept with each commit.
+
+No I/O here: callers pass the progress as a plain dict (Spark's ``StreamingQueryProgress.json``)
+and the clock's reading as ``now``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class PartitionRange:
+    """Offsets of one Kafka partition seen in a batch: ``first`` to ``last`` inclusive."""
+
+    topic: str
+    partition: int
+    first: int
+    last: int
+    rows: int
+
+
+def batch_metadata(app: str, batch_id: int, table: str, ranges: Iterable[PartitionRange]) -> str:
+    """The commit's ``userMetadata``: which Kafka offsets this batch carried, per partition.
+
+    ``end`` is exclusive (the next offset to read), as Kafka and Spark's checkpoint count it, so the
+    offsets to resume from can be rebuilt from the table's history alone.
+    """
+    sources: dict[str, dict[str, dict[str, int]]] = {}
+    for r in sorted(ranges, key=lambda r: (r.topic, r.partition)):
+        sources.setdefault(r.topic, {})[str(r.partition)] = {"start": r.first, "end": r.last + 1, "rows": r.rows}
+    doc = {"highway": 1, "app": app, "table": table, "batch_id": batch_id, "kafka": sources}
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"))
+
+
+def parse_batch_metadata(text: str | None) -> dict[str, dict[int, int]]:
+    """Kafka end offsets (exclusive) per topic and partition from a ``userMetadata`` value."""
+    if not text:
+        return {}
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(doc, dict) or doc.get("highway") != 1:
+        return {}
+    kafka = doc.get("kafka", {})
+    return {topic: {int(p): int(v["end"]) for p, v in parts.items()} for topic, parts in kafka.items()}
+
+
+def merge_end_offsets(*maps: Mapping[str, Mapping[int, int]]) -> dict[str, dict[int, int]]:
+    """Highest end offset per topic/partition over several commits."""
+    out: dict[str, dict[int, int]] = {}
+    for m in maps:
+        for topic, parts in m.items():
+            t = out.setdefault(topic, {})
+            for p, end in parts.items():
+                t[p] = max(end, t.get(p, 0))
+    return out
+
+
+def _end_offsets(sources: list[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
+    offsets: dict[str, dict[str, int]] = {}
+    for source in sources:
+        end = source.get("endOffset")
+        if isinstance(end, str):
+            try:
+                end = json.loads(end)
+            except ValueError:
+                continue
+        if isinstance(end, dict):
+            for topic, parts in end.items():
+                if isinstance(parts, dict):
+                    offsets.setdefault(topic, {}).update({str(p): int(o) for p, o in parts.items()})
+    return offsets
+
+
+def heartbeat(app: str, progress: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """A compact heartbeat from one progress event: what an operator (and the health check) needs."""
+    durations = progress.get("durationMs") or {}
+    return {
+        "app": app,
+        "written_at": now,
+        "query_id": progress.get("id"),
+        "run_id": progress.get("runId"),
+        "batch_id": progress.get("batchId"),
+        "batch_timestamp": progress.get("timestamp"),
+        "input_rows": int(progress.get("numInputRows") or 0),
+        "input_rows_per_second": float(progress.get("inputRowsPerSecond") or 0.0),
+        "processed_rows_per_second": float(progress.get("processedRowsPerSecond") or 0.0),
+        "batch_duration_ms": int(durations.get("triggerExecution") or 0),
+        "offsets": _end_offsets(list(progress.get("sources") or [])),
+    }

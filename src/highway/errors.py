@@ -1,0 +1,38 @@
+"""One home for highway's error classes.
+
+Callers and tests assert on the class; the message is for the person at the terminal.
+Retries happen only on ``TransientError``.
+"""
+
+from __future__ import annotations
+
+
+class HighwayError(Exception):
+    """Base class: anything highway reports to a user without a stack trace."""
+
+
+class TerminalError(HighwayError):
+    """Retrying will not help (bad input, missing permission, unknown name)."""
+
+
+class TransientError(HighwayError):
+    """Retrying later may help (service down, timeout, throttled)."""
+
+
+class CatalogError(TerminalError):
+    """A catalog entry is invalid. The message names file, key, value and what is allowed."""
+
+    def __init__(self, source: str, key: str, value: object, allowed: str) -> None:
+        self.source = source
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{source}: key '{key}' has value {value!r}; allowed: {allowed}")
+
+
+class StackError(TerminalError):
+    """The local stack cannot do what was asked (port taken, install failed, not running)."""
+
+
+class ServiceUnavailable(TransientError):
+    """A service did not answer in time."""
