@@ -31,7 +31,9 @@ def resolve(name: str) -> Path:
     if (target / ".complete").exists():
         return target
     if shutil.which("mvn") is None:
-        raise TerminalError("Maven ('mvn') is needed to download the Java dependencies: apt-get install maven")
+        raise TerminalError(
+            "Maven ('mvn') is needed to download the Java dependencies: apt-get install maven"
+        )
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -69,7 +69,9 @@ def _mutate(entry: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         ("sink", KeyError, "required"),
     ],
 )
-def test_bad_value_names_key_value_and_allowed(entry: dict[str, Any], key: str, value: Any, allowed: str) -> None:
+def test_bad_value_names_key_value_and_allowed(
+    entry: dict[str, Any], key: str, value: Any, allowed: str
+) -> None:
     with pytest.raises(CatalogError) as err:
         catalog.parse(_mutate(entry, key, value), "apps/x.yaml")
     message = str(err.value)

@@ -7,6 +7,7 @@ import json
 from highway.core.progress import (
     PartitionRange,
     batch_metadata,
+    commit_ranges,
     heartbeat,
     merge_end_offsets,
     parse_batch_metadata,
@@ -21,7 +22,9 @@ PROGRESS = {
     "inputRowsPerSecond": 240.0,
     "processedRowsPerSecond": 600.5,
     "durationMs": {"triggerExecution": 2000, "addBatch": 1500},
-    "sources": [{"description": "KafkaV2[Subscribe[shop.events]]", "endOffset": {"shop.events": {"0": 10, "1": 22}}}],
+    "sources": [
+        {"description": "KafkaV2[Subscribe[shop.events]]", "endOffset": {"shop.events": {"0": 10, "1": 22}}}
+    ],
 }
 
 
@@ -60,3 +63,17 @@ def test_heartbeat_accepts_offsets_as_json_text_and_missing_fields() -> None:
     assert hb["offsets"] == {"t": {"3": 5}}
     assert hb["input_rows"] == 0
     assert hb["batch_id"] is None
+
+
+def test_commit_ranges_find_the_commit_of_an_offset() -> None:
+    first = batch_metadata(
+        "a", 0, "bronze", [PartitionRange("t", 0, 0, 9, 10), PartitionRange("t", 1, 0, 4, 5)]
+    )
+    second = batch_metadata("a", 1, "bronze", [PartitionRange("t", 0, 10, 19, 10)])
+    ranges = commit_ranges([(200.0, second), (100.0, first), (50.0, None), (60.0, "junk")])
+    assert ranges.commit_time(0, 0) == 100.0
+    assert ranges.commit_time(0, 9) == 100.0
+    assert ranges.commit_time(0, 10) == 200.0
+    assert ranges.commit_time(1, 4) == 100.0
+    assert ranges.commit_time(1, 5) is None
+    assert ranges.commit_time(2, 0) is None

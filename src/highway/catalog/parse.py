@@ -67,7 +67,7 @@ class _Section:
             return float(value)  # type: ignore[return-value]
         if not ok:
             raise CatalogError(self.source, self.key(name), value, f"a {kind.__name__}")
-        return value  # type: ignore[return-value]
+        return value
 
     def text(self, name: str, pattern: re.Pattern[str], what: str, default: object = _MISSING) -> str:
         value = self.typed(name, str, default)

@@ -27,7 +27,9 @@ def load(path: Path) -> AppSpec:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise CatalogError(str(path), "<yaml>", where, f"valid YAML ({getattr(exc, 'problem', exc)})") from None
+        raise CatalogError(
+            str(path), "<yaml>", where, f"valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
     except OSError as exc:
         raise CatalogError(str(path), "<file>", str(path), f"a readable file ({exc.strerror})") from None
     spec = parse(data, str(path))

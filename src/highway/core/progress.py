@@ -6,6 +6,7 @@ and the clock's reading as ``now``.
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,7 +32,11 @@ def batch_metadata(app: str, batch_id: int, table: str, ranges: Iterable[Partiti
     """
     sources: dict[str, dict[str, dict[str, int]]] = {}
     for r in sorted(ranges, key=lambda r: (r.topic, r.partition)):
-        sources.setdefault(r.topic, {})[str(r.partition)] = {"start": r.first, "end": r.last + 1, "rows": r.rows}
+        sources.setdefault(r.topic, {})[str(r.partition)] = {
+            "start": r.first,
+            "end": r.last + 1,
+            "rows": r.rows,
+        }
     doc = {"highway": 1, "app": app, "table": table, "batch_id": batch_id, "kafka": sources}
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
@@ -93,3 +98,33 @@ def heartbeat(app: str, progress: Mapping[str, Any], now: float) -> dict[str, An
         "batch_duration_ms": int(durations.get("triggerExecution") or 0),
         "offsets": _end_offsets(list(progress.get("sources") or [])),
     }
+
+
+@dataclass(frozen=True)
+class CommitRanges:
+    """Which commit made a Kafka offset visible, rebuilt from commit metadata (see ``batch_metadata``)."""
+
+    by_partition: Mapping[int, tuple[tuple[int, int, float], ...]]  # (start, end, commit time) sorted
+
+    def commit_time(self, partition: int, offset: int) -> float | None:
+        ranges = self.by_partition.get(partition, ())
+        i = bisect.bisect_right(ranges, (offset, float("inf"), float("inf"))) - 1
+        if i >= 0 and ranges[i][0] <= offset < ranges[i][1]:
+            return ranges[i][2]
+        return None
+
+
+def commit_ranges(commits: Iterable[tuple[float, str | None]]) -> CommitRanges:
+    """From ``(commit time, userMetadata)`` pairs of one table, the offset ranges each commit holds."""
+    parts: dict[int, list[tuple[int, int, float]]] = {}
+    for committed_at, text in commits:
+        try:
+            doc = json.loads(text) if text else {}
+        except ValueError:
+            continue
+        if not isinstance(doc, dict) or doc.get("highway") != 1:
+            continue
+        for topic_parts in doc.get("kafka", {}).values():
+            for p, r in topic_parts.items():
+                parts.setdefault(int(p), []).append((int(r["start"]), int(r["end"]), committed_at))
+    return CommitRanges({p: tuple(sorted(v)) for p, v in parts.items()})

@@ -1,0 +1,175 @@
+"""`make bench`: bronze throughput next to its ceiling, and freshness at a steady rate.
+
+Every figure is measured in this run, on this machine, against the real local stack:
+- ceiling: Spark's Kafka source -> noop sink over the same topic (read cost only);
+- bronze: the bronze app's batch function (parse, classify, two exactly-once Delta commits);
+- freshness: event produced (Kafka timestamp) -> visible in Delta (its commit's timestamp), per event,
+  while `highway produce --rate R` feeds the running app.
+Writes ``bench/report.md`` and PNG plots next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from rich.console import Console
+
+console = Console()
+HIGHWAY = str(Path(sys.executable).with_name("highway"))
+BENCH_PORT_BASE = 22000
+
+
+@dataclass(frozen=True)
+class Throughput:
+    name: str
+    rows: int
+    seconds: float
+
+    @property
+    def per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def _variant(catalog: Path, suffix: str, **changes: Any) -> str:
+    from highway.catalog import catalog_dir
+
+    data = yaml.safe_load((catalog_dir() / "bronze_shop_events.yaml").read_text())
+    data["name"] = f"bench_{suffix}"
+    data["source"]["topic"] = f"bench.{suffix}"
+    data["source"].update(changes.pop("source", {}))
+    for key in ("sink", "dlq"):
+        data[key]["table"] = f"bench_{suffix}/{data[key]['table']}"
+    data["checkpoint"] = f"bench_{suffix}/_checkpoint"
+    data["status_prefix"] = f"bench_{suffix}/_status"
+    data.update(changes)
+    catalog.mkdir(parents=True, exist_ok=True)
+    (catalog / f"{data['name']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(data["name"])
+
+
+def _produce(name: str, count: int, *args: str, background: bool = False) -> subprocess.Popen[bytes] | None:
+    cmd = [HIGHWAY, "produce", "--app", name, "--count", str(count), *args]
+    if background:
+        return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    return None
+
+
+def _timed_query(start: Any) -> float:
+    began = time.perf_counter()
+    query = start()
+    query.awaitTermination()
+    return time.perf_counter() - began
+
+
+def measure_throughput(spark: Any, conn: Any, name: str, events: int) -> tuple[Throughput, Throughput]:
+    from highway import catalog
+    from highway.spark.apps import kafka_stream, start_bronze, table_path
+    from highway.spark.metrics import AppMetrics
+
+    spec = catalog.get(name)
+    console.print(f"[bold]throughput[/]: producing {events:,} events to {spec.source.topic}")
+    _produce(name, events, "--bad-ratio", "0.01", "--late-ratio", "0.05")
+
+    def noop() -> Any:
+        stream = kafka_stream(spark, spec, conn)
+        checkpoint = table_path(conn, f"{spec.checkpoint}_noop")
+        return (
+            stream.writeStream.format("noop")
+            .option("checkpointLocation", checkpoint)
+            .trigger(availableNow=True)
+            .start()
+        )
+
+    # warm-up pass over a few batches is the first query itself; each query reads the topic once
+    console.print("  ceiling: Kafka -> noop sink")
+    ceiling = Throughput("Kafka -> noop (ceiling)", events, _timed_query(noop))
+    console.print(f"  ceiling: {ceiling.per_second:,.0f} events/s")
+    console.print("  bronze: Kafka -> classify -> Delta bronze + DLQ")
+    seconds = _timed_query(lambda: start_bronze(spark, spec, conn, AppMetrics(name), available_now=True))
+    bronze = Throughput("Kafka -> bronze (Delta + DLQ)", events, seconds)
+    console.print(f"  bronze: {bronze.per_second:,.0f} events/s")
+    return ceiling, bronze
+
+
+def measure_freshness(spark: Any, conn: Any, name: str, rate: int, seconds: int) -> list[float]:
+    """Per-event delay from Kafka timestamp to the Delta commit that made it visible, in seconds."""
+    from highway import catalog
+
+    spec = catalog.get(name)
+    console.print(f"[bold]freshness[/]: {rate} events/s for {seconds}s into a running bronze app")
+    _produce(name, 1, "--bad-ratio", "0")  # the topic exists before the app subscribes
+    quiet = subprocess.DEVNULL
+    app = subprocess.Popen([HIGHWAY, "run", name, "--until-idle", "8"], stdout=quiet, stderr=quiet)
+    time.sleep(25)  # the app's JVM starts and commits its first batch
+    producer = _produce(name, rate * seconds, "--rate", str(rate), "--bad-ratio", "0", background=True)
+    assert producer is not None
+    for tick in range(seconds + 60):
+        if producer.poll() is not None and app.poll() is not None:
+            break
+        if tick % 10 == 0:
+            console.print(f"  ... {tick}s, producer {'done' if producer.poll() is not None else 'running'}")
+        time.sleep(1)
+    app.wait(timeout=300)
+    return freshness_of(spark, f"{conn.lake_root}/{spec.sink.table}")
+
+
+def freshness_of(spark: Any, path: str) -> list[float]:
+    from highway.core.progress import commit_ranges
+
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").select("timestamp", "userMetadata").collect()
+    ranges = commit_ranges([(r["timestamp"].timestamp(), r["userMetadata"]) for r in history])
+    rows = spark.read.format("delta").load(path).select("kafka_partition", "kafka_offset", "kafka_timestamp")
+    delays = []
+    for r in rows.toLocalIterator():
+        committed = ranges.commit_time(r["kafka_partition"], r["kafka_offset"])
+        if committed is not None:
+            delays.append(committed - r["kafka_timestamp"].timestamp())
+    return delays
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="a short run (used by make test)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent)
+    parser.add_argument("--events", type=int, default=400_000)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--seconds", type=int, default=60)
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.events, args.rate, args.seconds = 20_000, 500, 10
+    from bench.report import write_report
+    from highway.spark.session import build_session
+    from highway.stack import Stack
+
+    home = Path(os.environ.get("HIGHWAY_HOME") or tempfile.mkdtemp(prefix="highway-bench-"))
+    home.chmod(0o755)
+    base = int(os.environ.get("HIGHWAY_PORT_BASE", BENCH_PORT_BASE))
+    os.environ.update(HIGHWAY_HOME=str(home), HIGHWAY_PORT_BASE=str(base))
+    catalog = Path(tempfile.mkdtemp(prefix="highway-bench-catalog-"))
+    os.environ["HIGHWAY_CATALOG"] = str(catalog)
+    stamp = str(int(time.time()))
+    thr_app = _variant(catalog, f"thr{stamp}", source={"max_offsets_per_trigger": 100_000})
+    fresh_app = _variant(catalog, f"fresh{stamp}", trigger={"interval_seconds": 1})
+    stack = Stack(home, base)
+    stack.up(only=["kafka", "s3"])
+    conn = stack.connection()
+    spark = build_session(conn, "highway-bench", shuffle_partitions=4, driver_memory="4g")
+    ceiling, bronze = measure_throughput(spark, conn, thr_app, args.events)
+    delays = measure_freshness(spark, conn, fresh_app, args.rate, args.seconds)
+    report = write_report(args.out, ceiling, bronze, delays, rate=args.rate, smoke=args.smoke)
+    console.print(f"[bold green]report written:[/] {report}")
+    spark.stop()
+
+
+if __name__ == "__main__":
+    main()

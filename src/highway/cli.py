@@ -1,0 +1,99 @@
+"""The ``highway`` command. Thin: parse arguments, call the library, print results.
+
+Heavy modules (pyspark, confluent_kafka, boto3) are imported inside the commands that need them,
+so ``highway --help`` and ``highway stack status`` stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from highway.errors import HighwayError
+from highway.stack.commands import stack_app
+
+app = typer.Typer(
+    name="highway",
+    help="A streaming data highway: Kafka -> Spark -> Delta lake, Elasticsearch, PostgreSQL.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(stack_app, name="stack")
+console = Console(stderr=True)
+
+
+@app.command()
+def produce(
+    count: Annotated[int, typer.Option(help="How many events to send.", min=1)] = 1000,
+    rate: Annotated[float, typer.Option(help="Events per second; 0 = as fast as possible.", min=0)] = 0,
+    bad_ratio: Annotated[float, typer.Option(help="Fraction of malformed events.", min=0, max=1)] = 0.01,
+    late_ratio: Annotated[float, typer.Option(help="Fraction of late events.", min=0, max=1)] = 0.05,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same events).")] = 7,
+    app_name: Annotated[
+        str, typer.Option("--app", help="Catalog app whose topic to feed.")
+    ] = "bronze_shop_events",
+    topic: Annotated[str | None, typer.Option(help="Topic (default: the app's source topic).")] = None,
+    record: Annotated[Path | None, typer.Option(help="Write one JSON line per produced event here.")] = None,
+) -> None:
+    """Send synthetic shop events (page views, carts, orders, payments) to Kafka."""
+    from highway.produce import run_produce
+
+    run_produce(
+        count=count,
+        rate=rate,
+        bad_ratio=bad_ratio,
+        late_ratio=late_ratio,
+        seed=seed,
+        app_name=app_name,
+        topic=topic,
+        record=record,
+    )
+
+
+@app.command()
+def run(
+    app_name: Annotated[
+        str, typer.Argument(metavar="APP", help="Catalog app name, e.g. bronze_shop_events.")
+    ],
+    until_idle: Annotated[
+        float | None,
+        typer.Option(help="Stop after this many seconds with no new input (batch-like runs, demo, tests)."),
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Prometheus port (default from the stack).")
+    ] = None,
+) -> None:
+    """Run a streaming app from the catalog until stopped (SIGTERM stops after the current batch)."""
+    from highway.spark.apps import run_app
+
+    run_app(app_name, until_idle=until_idle, metrics_port=metrics_port)
+
+
+@app.command()
+def demo(
+    count: Annotated[int, typer.Option(help="How many events to produce.", min=1)] = 20_000,
+) -> None:
+    """Start the local stack, produce events, run the bronze app and show what landed."""
+    from highway.demo import run_demo
+    from highway.settings import default_home, default_port_base
+
+    run_demo(default_home(), default_port_base(), count)
+
+
+def main() -> None:
+    try:
+        app()
+    except HighwayError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Spark side of highway: session, sources, sinks, progress listener, apps."""

@@ -1,0 +1,173 @@
+"""Run a catalog app: build the session, start its query, report progress, stop cleanly."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from highway import catalog, connection
+from highway.catalog import AppSpec
+from highway.connection import Connection
+from highway.core.progress import PartitionRange, batch_metadata
+from highway.errors import TerminalError, TransientError
+from highway.spark.metrics import AppMetrics
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.streaming import StreamingQuery
+
+log = logging.getLogger(__name__)
+STOP_GRACE_SECONDS = 120.0
+
+
+def table_path(conn: Connection, relative: str) -> str:
+    return f"{conn.lake_root}/{relative}"
+
+
+class BronzeBatch:
+    """The ``foreachBatch`` function of a bronze app: classify, then commit both tables exactly once."""
+
+    def __init__(self, spec: AppSpec, conn: Connection, metrics: AppMetrics) -> None:
+        self.spec = spec
+        self.bronze_path = table_path(conn, spec.sink.table)
+        self.dlq_path = table_path(conn, spec.dlq.table)
+        self.metrics = metrics
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        from pyspark.sql import functions as F
+
+        from highway.spark.bronze import classify, dead_letters, valid_rows
+        from highway.spark.delta_sink import write_batch
+
+        classified = classify(batch, self.spec).persist()
+        try:
+            stats = (
+                classified.groupBy("topic", "partition")
+                .agg(
+                    F.min("offset").alias("first"),
+                    F.max("offset").alias("last"),
+                    F.count(F.lit(1)).alias("rows"),
+                    F.sum(F.col("dlq_reason").isNull().cast("long")).alias("valid"),
+                )
+                .collect()
+            )
+            ranges = [
+                PartitionRange(r["topic"], r["partition"], r["first"], r["last"], r["rows"]) for r in stats
+            ]
+            n_valid = sum(r["valid"] for r in stats)
+            n_invalid = sum(r["rows"] for r in stats) - n_valid
+            app = self.spec.name
+            if n_valid:
+                meta = batch_metadata(app, batch_id, "bronze", ranges)
+                write_batch(valid_rows(classified, self.spec), self.bronze_path, app, batch_id, meta,
+                            self.spec.sink.partition_by)  # fmt: skip
+                self.metrics.written("bronze", n_valid)
+            if n_invalid:
+                meta = batch_metadata(app, batch_id, "dlq", ranges)
+                write_batch(
+                    dead_letters(classified), self.dlq_path, app, batch_id, meta, self.spec.dlq.partition_by
+                )
+                self.metrics.written("dlq", n_invalid)
+        finally:
+            classified.unpersist()
+
+
+def kafka_stream(spark: SparkSession, spec: AppSpec, conn: Connection) -> DataFrame:
+    return (
+        spark.readStream.format("kafka")
+        .option("kafka.bootstrap.servers", conn.kafka_bootstrap)
+        .option("subscribe", spec.source.topic)
+        .option("startingOffsets", spec.source.starting_offsets)
+        .option("maxOffsetsPerTrigger", spec.source.max_offsets_per_trigger)
+        .option("failOnDataLoss", "true")
+        .load()
+    )
+
+
+def start_bronze(
+    spark: SparkSession, spec: AppSpec, conn: Connection, metrics: AppMetrics, available_now: bool = False
+) -> StreamingQuery:
+    """Start the bronze query; ``available_now`` drains what the topic holds, then stops (bench, backfill)."""
+    writer = (
+        kafka_stream(spark, spec, conn)
+        .writeStream.queryName(spec.name)
+        .foreachBatch(BronzeBatch(spec, conn, metrics))
+        .option("checkpointLocation", table_path(conn, spec.checkpoint))
+    )
+    if available_now:
+        return writer.trigger(availableNow=True).start()
+    return writer.trigger(processingTime=f"{spec.trigger.interval_seconds} seconds").start()
+
+
+def heartbeat_writer(spec: AppSpec, conn: Connection) -> Any:
+    from highway.adapters import s3
+
+    client = s3.client(conn)
+    key = f"{spec.status_prefix}/heartbeat.json"
+
+    def write(hb: dict[str, Any]) -> None:
+        s3.put_json(client, conn.lake_bucket, key, hb)
+
+    return write
+
+
+class StopRequest:
+    """Set by SIGTERM/SIGINT: stop the query after the batch in flight."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+
+    def install(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.event.set())
+
+
+def _stop_gracefully(query: StreamingQuery) -> None:
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    query.stop()
+
+
+def _wait(query: StreamingQuery, reporter: Any, stop: StopRequest, until_idle: float | None) -> str:
+    from pyspark.errors import StreamingQueryException
+
+    while True:
+        try:
+            if query.awaitTermination(1):
+                return "finished"
+        except StreamingQueryException as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise TransientError(f"app {query.name} failed: {first[:500]}") from None
+        if stop.event.is_set():
+            _stop_gracefully(query)
+            return "stopped on request"
+        idle_for = time.time() - reporter.last_active
+        if until_idle is not None and reporter.batches > 0 and idle_for > until_idle:
+            _stop_gracefully(query)
+            return f"stopped after {idle_for:.0f}s without new input"
+
+
+def run_app(name: str, until_idle: float | None = None, metrics_port: int | None = None) -> None:
+    from highway.spark.progress import ProgressReporter
+    from highway.spark.session import build_session
+
+    spec = catalog.get(name)
+    if spec.kind != "bronze":
+        raise TerminalError(f"app {name}: kind {spec.kind!r} has no runner yet; allowed: bronze")
+    conn = connection.load()
+    stop = StopRequest()
+    stop.install()
+    spark = build_session(conn, spec.name, spec.resources.shuffle_partitions, spec.resources.driver_memory)
+    metrics = AppMetrics(spec.name)
+    port = metrics.serve(metrics_port)
+    reporter = ProgressReporter(spec.name, heartbeat_writer(spec, conn), metrics)
+    spark.streams.addListener(reporter)
+    query = start_bronze(spark, spec, conn, metrics)
+    print(f"{spec.name}: running (query {query.id}); metrics on http://127.0.0.1:{port}/metrics", flush=True)
+    outcome = _wait(query, reporter, stop, until_idle)
+    print(f"{spec.name}: {outcome}; {reporter.batches} batches", flush=True)
+    spark.stop()

@@ -1,0 +1,71 @@
+"""Streaming progress -> heartbeat on S3 + Prometheus metrics, from a query listener."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from pyspark.sql.streaming import StreamingQueryListener
+
+from highway.core.progress import heartbeat
+from highway.spark.metrics import AppMetrics
+
+log = logging.getLogger(__name__)
+
+HeartbeatWriter = Callable[[dict[str, Any]], None]
+
+
+class ProgressReporter(StreamingQueryListener):
+    """Turns each progress event into a heartbeat, writes it, and updates the metrics.
+
+    A failed heartbeat write is counted and logged, never raised: the stream must not stop
+    because its status could not be written.
+    """
+
+    def __init__(
+        self, app: str, write: HeartbeatWriter, metrics: AppMetrics, clock: Callable[[], float] = time.time
+    ):
+        self.app = app
+        self.write = write
+        self.metrics = metrics
+        self.clock = clock
+        self.last_active = clock()
+        self.last_heartbeat: dict[str, Any] | None = None
+        self.batches = 0
+        self._lock = threading.Lock()
+
+    def onQueryStarted(self, event: Any) -> None:
+        self.last_active = self.clock()
+
+    def onQueryProgress(self, event: Any) -> None:
+        hb = heartbeat(self.app, json.loads(event.progress.json), self.clock())
+        hb["state"] = "running"
+        with self._lock:
+            self.last_heartbeat = hb
+            self.batches += 1
+            if hb["input_rows"] > 0:
+                self.last_active = hb["written_at"]
+        self.metrics.observe(hb)
+        self._write(hb)
+
+    def onQueryIdle(self, event: Any) -> None:
+        pass
+
+    def onQueryTerminated(self, event: Any) -> None:
+        with self._lock:
+            hb = dict(self.last_heartbeat or {"app": self.app, "offsets": {}})
+        hb["state"] = "failed" if event.exception else "stopped"
+        hb["error"] = (event.exception or "").splitlines()[0] if event.exception else None
+        hb["written_at"] = self.clock()
+        self._write(hb)
+
+    def _write(self, hb: dict[str, Any]) -> None:
+        try:
+            self.write(hb)
+        except Exception as exc:  # the stream goes on; the failure is counted and logged
+            self.metrics.heartbeat_failures.labels(self.app).inc()
+            log.warning("heartbeat of %s not written: %s", self.app, exc)

@@ -1,0 +1,68 @@
+"""Shared fixtures: ONE real local stack for the whole test session, started by the tests.
+
+The stack gets its own state dir and port base, so it never touches a demo stack. Its settings are
+exported (HIGHWAY_HOME, HIGHWAY_PORT_BASE) so subprocesses (`highway run`, `highway produce`) find it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from highway.connection import Connection
+    from highway.stack import Stack
+
+TEST_PORT_BASE = int(os.environ.get("HIGHWAY_TEST_PORT_BASE", "21000"))
+
+
+@pytest.fixture(scope="session")
+def stack_home() -> Iterator[Path]:
+    home = Path(tempfile.mkdtemp(prefix="highway-test-"))
+    home.chmod(0o755)  # services running as their own users must reach their data dirs
+    yield home
+    if os.environ.get("HIGHWAY_KEEP_TEST_STATE") != "1":
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack(stack_home: Path) -> Iterator[Stack]:
+    """Kafka and S3 (what the bronze tests need); others start on demand via ``stack.up(only=...)``."""
+    from highway.stack import Stack
+
+    os.environ["HIGHWAY_HOME"] = str(stack_home)
+    os.environ["HIGHWAY_PORT_BASE"] = str(TEST_PORT_BASE)
+    instance = Stack(stack_home, TEST_PORT_BASE)
+    try:
+        instance.up(only=["kafka", "s3"])
+        yield instance
+    finally:
+        instance.down()
+
+
+@pytest.fixture(scope="session")
+def conn(stack: Stack) -> Connection:
+    return stack.connection()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(conn: Connection) -> str:
+    return conn.kafka_bootstrap
+
+
+@pytest.fixture(scope="session")
+def spark(conn: Connection) -> Iterator[SparkSession]:
+    """A reader session for audits (the apps under test run in their own processes)."""
+    from highway.spark.session import build_session
+
+    session = build_session(conn, "highway-tests", shuffle_partitions=2, driver_memory="2g")
+    yield session
+    session.stop()

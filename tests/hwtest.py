@@ -1,0 +1,151 @@
+"""Helpers for tests that drive highway as a user would: through the CLI, against the real stack."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from highway.catalog import AppSpec, catalog_dir, load
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from highway.connection import Connection
+
+HIGHWAY = str(Path(sys.executable).with_name("highway"))
+
+
+def app_variant(directory: Path, suffix: str, base: str = "bronze_shop_events", **source: Any) -> AppSpec:
+    """A copy of a shipped catalog app with its own topic, tables and checkpoint, for one test."""
+    data = yaml.safe_load((catalog_dir() / f"{base}.yaml").read_text())
+    data["name"] = f"{base}_{suffix}"
+    data["source"]["topic"] = f"{data['source']['topic']}.{suffix}"
+    data["source"].update(source)
+    for key in ("sink", "dlq"):
+        data[key]["table"] = f"t_{suffix}/{data[key]['table']}"
+    data["checkpoint"] = f"t_{suffix}/{data['checkpoint']}"
+    data["status_prefix"] = f"t_{suffix}/{data['status_prefix']}"
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load(path)
+
+
+def env_for(catalog: Path) -> dict[str, str]:
+    return {**os.environ, "HIGHWAY_CATALOG": str(catalog), "PYTHONUNBUFFERED": "1"}
+
+
+def produce(catalog: Path, spec: AppSpec, count: int, record: Path, *args: str, timeout: float = 600) -> None:
+    cmd = [HIGHWAY, "produce", "--app", spec.name, "--count", str(count), "--record", str(record), *args]
+    done = subprocess.run(
+        cmd, env=env_for(catalog), capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert done.returncode == 0, f"produce failed:\n{done.stdout}\n{done.stderr}"
+
+
+def start_app(catalog: Path, spec: AppSpec, log: Path, *args: str) -> subprocess.Popen[bytes]:
+    """`highway run APP` in its own process group (so a kill reaches the driver AND its JVM)."""
+    out = log.open("ab")
+    return subprocess.Popen(
+        [HIGHWAY, "run", spec.name, *args], env=env_for(catalog), stdout=out, stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def kill_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        return
+    proc.wait(timeout=60)
+
+
+def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_group(proc)
+        raise
+
+
+def committed_rows(spark: SparkSession, path: str) -> int:
+    from delta.tables import DeltaTable
+
+    if not DeltaTable.isDeltaTable(spark, path):
+        return 0
+    return int(spark.read.format("delta").load(path).count())
+
+
+def wait_for_rows(spark: SparkSession, path: str, at_least: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    rows = 0
+    while time.monotonic() < deadline:
+        rows = committed_rows(spark, path)
+        if rows >= at_least:
+            return rows
+        time.sleep(2)
+    return rows
+
+
+@dataclass(frozen=True)
+class Audit:
+    produced_valid: int
+    produced_invalid: int
+    bronze_rows: int
+    bronze_distinct_offsets: int
+    dlq_rows: int
+    missing_valid: int
+    unexpected_bronze: int
+    dlq_mismatched: int
+
+    @property
+    def duplicates(self) -> int:
+        return self.bronze_rows - self.bronze_distinct_offsets
+
+    def assert_exactly_once(self) -> None:
+        assert self.duplicates == 0, self
+        assert self.missing_valid == 0, self
+        assert self.unexpected_bronze == 0, self
+        assert self.bronze_rows == self.produced_valid, self
+        assert self.dlq_rows == self.produced_invalid, self
+        assert self.dlq_mismatched == 0, self
+
+
+def read_records(*paths: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for path in paths:
+        rows.extend(json.loads(line) for line in path.read_text().splitlines() if line.strip())
+    return rows
+
+
+def audit(spark: SparkSession, conn: Connection, spec: AppSpec, records: list[dict[str, Any]]) -> Audit:
+    """Compare what was produced (the record files) with what both Delta tables hold."""
+    valid = {(r["partition"], r["offset"]) for r in records if r["valid"]}
+    invalid = {(r["partition"], r["offset"], r["reason"]) for r in records if not r["valid"]}
+    bronze = spark.read.format("delta").load(f"{conn.lake_root}/{spec.sink.table}")
+    bronze_offsets = [(r[0], r[1]) for r in bronze.select("kafka_partition", "kafka_offset").collect()]
+    dlq_path = f"{conn.lake_root}/{spec.dlq.table}"
+    dlq: list[tuple[int, int, str]] = []
+    if committed_rows(spark, dlq_path) or invalid:
+        rows = spark.read.format("delta").load(dlq_path).select("kafka_partition", "kafka_offset", "reason")
+        dlq = [(r[0], r[1], r[2]) for r in rows.collect()]
+    seen = set(bronze_offsets)
+    return Audit(
+        produced_valid=len(valid),
+        produced_invalid=len(invalid),
+        bronze_rows=len(bronze_offsets),
+        bronze_distinct_offsets=len(seen),
+        dlq_rows=len(dlq),
+        missing_valid=len(valid - seen),
+        unexpected_bronze=len(seen - valid),
+        dlq_mismatched=len(set(dlq) ^ invalid),
+    )

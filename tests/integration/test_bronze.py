@@ -1,0 +1,108 @@
+"""Bronze app against the real stack: exactly-once audit, plus kill -9 and an S3 outage."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+import hwtest
+from highway.adapters import kafka, s3
+from highway.core.progress import merge_end_offsets, parse_batch_metadata
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark]
+
+
+def test_100k_events_with_1pct_bad_land_exactly_once(tmp_path, stack, conn, spark) -> None:
+    spec = hwtest.app_variant(tmp_path / "catalog", "it100k")
+    record = tmp_path / "produced.jsonl"
+    hwtest.produce(tmp_path / "catalog", spec, 100_000, record, "--bad-ratio", "0.01", "--late-ratio", "0.05")
+    app = hwtest.start_app(tmp_path / "catalog", spec, tmp_path / "app.log", "--until-idle", "15")
+    assert hwtest.wait_exit(app, timeout=900) == 0, (tmp_path / "app.log").read_text()[-3000:]
+
+    records = hwtest.read_records(record)
+    result = hwtest.audit(spark, conn, spec, records)
+    result.assert_exactly_once()
+    assert result.produced_invalid == pytest.approx(1000, rel=0.25)
+
+    # every commit carries its Kafka offsets; together they reach the topic's end offsets
+    ends = kafka.end_offsets(conn.kafka_bootstrap, spec.source.topic)
+    history = []
+    for table in (spec.sink.table, spec.dlq.table):
+        rows = (
+            spark.sql(f"DESCRIBE HISTORY delta.`{conn.lake_root}/{table}`").select("userMetadata").collect()
+        )
+        history += [parse_batch_metadata(r[0]) for r in rows]
+    assert merge_end_offsets(*history)[spec.source.topic] == ends
+
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{conn.lake_root}/{spec.sink.table}`").collect()[0]
+    assert list(detail["partitionColumns"]) == ["event_date", "event_hour"]
+
+    hb = s3.get_json(s3.client(conn), conn.lake_bucket, f"{spec.status_prefix}/heartbeat.json")
+    assert hb["app"] == spec.name
+    assert hb["state"] == "stopped"
+    assert {int(p): o for p, o in hb["offsets"][spec.source.topic].items()} == ends
+
+
+def _small_batches(tmp_path: Path, suffix: str):
+    return hwtest.app_variant(tmp_path / "catalog", suffix, max_offsets_per_trigger=1500)
+
+
+def _faster_trigger(spec_path: Path) -> None:
+    import yaml
+
+    data = yaml.safe_load(spec_path.read_text())
+    data["trigger"] = {"interval_seconds": 1}
+    spec_path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.mark.fault
+def test_sigkill_of_driver_and_jvm_twice_loses_and_duplicates_nothing(tmp_path, stack, conn, spark) -> None:
+    catalog = tmp_path / "catalog"
+    spec = _small_batches(tmp_path, "kill9")
+    _faster_trigger(catalog / f"{spec.name}.yaml")
+    record = tmp_path / "produced.jsonl"
+    hwtest.produce(catalog, spec, 30_000, record, "--bad-ratio", "0.02")
+    bronze = f"{conn.lake_root}/{spec.sink.table}"
+    log = tmp_path / "app.log"
+
+    seen = 0
+    for attempt in range(2):
+        app = hwtest.start_app(catalog, spec, log)
+        seen = hwtest.wait_for_rows(spark, bronze, seen + 1, timeout=300)
+        time.sleep(0.7 * attempt + 0.5)  # land the kill at a different point of a batch each time
+        hwtest.kill_group(app)
+        assert app.returncode is not None
+    app = hwtest.start_app(catalog, spec, log, "--until-idle", "10")
+    assert hwtest.wait_exit(app, timeout=600) == 0, log.read_text()[-3000:]
+    hwtest.audit(spark, conn, spec, hwtest.read_records(record)).assert_exactly_once()
+
+
+@pytest.mark.fault
+def test_s3_outage_of_20s_fails_bounded_or_waits_then_resumes(tmp_path, stack, conn, spark) -> None:
+    catalog = tmp_path / "catalog"
+    spec = _small_batches(tmp_path, "s3out")
+    _faster_trigger(catalog / f"{spec.name}.yaml")
+    record = tmp_path / "produced.jsonl"
+    hwtest.produce(catalog, spec, 20_000, record, "--bad-ratio", "0.02")
+    log = tmp_path / "app.log"
+    app = hwtest.start_app(catalog, spec, log)
+    hwtest.wait_for_rows(spark, f"{conn.lake_root}/{spec.sink.table}", 1, timeout=300)
+
+    stack.stop("s3")
+    stopped_at = time.monotonic()
+    time.sleep(20)
+    stack.start("s3")
+    # bounded: within 2 minutes of the outage the app has either exited or is still making progress
+    deadline = stopped_at + 120
+    while app.poll() is None and time.monotonic() < deadline:
+        time.sleep(1)
+    outcome = {"exited": app.returncode is not None, "seconds": round(time.monotonic() - stopped_at)}
+    if app.returncode is None:  # it waited: it must now finish the topic by itself
+        hwtest.kill_group(app, sig=15)
+    app = hwtest.start_app(catalog, spec, log, "--until-idle", "10")
+    assert hwtest.wait_exit(app, timeout=600) == 0, log.read_text()[-3000:]
+    hwtest.audit(spark, conn, spec, hwtest.read_records(record)).assert_exactly_once()
+    (tmp_path / "outcome.json").write_text(json.dumps(outcome))
