@@ -65,7 +65,7 @@ def wrong_type(name: str, value: object, type_name: str) -> bool:
 
 
 def classify(value: bytes, max_event_bytes: int) -> str | None:
-    """The DLQ reason the bronze app must give these bytes, or None for a valid event."""
+    """The DLQ reason the bronze app must give these bytes (its rules, in its order), or None."""
     if len(value) > max_event_bytes:
         return "oversize"
     try:
@@ -74,10 +74,10 @@ def classify(value: bytes, max_event_bytes: int) -> str | None:
         return "invalid_json"
     if not isinstance(event, dict):
         return "invalid_json"
-    if any(event.get(name) is None for name in bronze().required_fields):
-        return "missing_field"
     if any(wrong_type(f.name, event.get(f.name), f.type) for f in bronze().schema):
         return "wrong_type"
+    if any(event.get(name) is None for name in bronze().required_fields):
+        return "missing_field"
     return None
 
 
