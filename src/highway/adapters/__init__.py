@@ -1,0 +1,1 @@
+"""Thin wrappers over service clients; client errors leave here as Transient/Terminal errors."""
