@@ -171,7 +171,8 @@ class KafkaProducer(Generic[T]):
 
     @staticmethod
     def _client_error(error: KafkaError) -> None:
-        log.warning("kafka producer: %s", error.str())
+        # librdkafka's own log line already says a broker is unreachable; it keeps retrying
+        log.log(logging.ERROR if error.fatal() else logging.DEBUG, "kafka producer: %s", error.str())
 
     def _report(self, tag: T, error: KafkaError | None, message: Any) -> None:
         if error is not None:
