@@ -7,7 +7,13 @@ cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then default_cache=/var/cache/highway; else default_cache="$HOME/.cache/highway"; fi
 cache="${HIGHWAY_CACHE:-$default_cache}"
 python="${PYTHON:-python3}"
-key=$( { "$python" -c 'import sys; print(sys.version)'; cat pyproject.toml; } | sha256sum | cut -c1-16)
+# key on the interpreter and the pinned dependencies only, so editing tool settings keeps the venv
+key=$("$python" - <<'PY' | sha256sum | cut -c1-16
+import sys, tomllib
+project = tomllib.load(open("pyproject.toml", "rb"))["project"]
+print(sys.version, project["dependencies"], project.get("optional-dependencies"))
+PY
+)
 venv="$cache/venv/$key"
 if [ ! -f "$venv/.ready" ]; then
   echo "highway: creating the virtualenv in $venv (first run downloads ~600 MB of wheels)" >&2
