@@ -50,6 +50,8 @@ class Kafka(Service):
             f"-Xmx{HEAP}",
             "-Djava.awt.headless=true",
             f"-Dlog4j2.configurationFile={self.log4j_file}",
+            # let the broker log its own shutdown (log4j's hook would close the file first)
+            "-Dlog4j2.shutdownHookEnabled=false",
             "-cp",
             f"{self.jars}/*",
             main,
