@@ -56,7 +56,7 @@ class Elasticsearch(Service):
         downloads.mkdir(parents=True, exist_ok=True)
         archive = maven_artifact(ES_ARTIFACT, downloads, self.step)
         target = self.ctx.cache / "elasticsearch" / ES_VERSION
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_dir(target.parent, None, 0o755)  # the node's user must reach its home whatever our umask
         self.es_home = unzip_once(archive, target, self.step)
         self.java_home = find_jdk(ES_MIN_JAVA)
         ensure_system_user(OS_USER)

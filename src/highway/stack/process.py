@@ -283,7 +283,7 @@ def terminate(pid: int, sig: int = signal.SIGTERM, grace: float = 10.0) -> bool:
 
 
 def _stop_session(sid: int) -> None:
-    """Orphans a service left behind in its session (children of a killed parent)."""
+    """Stop whatever a service left behind in its session (children of a killed parent)."""
     leftovers = session_members(sid)
     for member in leftovers:
         _signal(member, signal.SIGTERM)
