@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -50,6 +51,20 @@ def alive(pid: int) -> bool:
     return text[text.rindex(")") + 2] not in "ZX"
 
 
+def processes_mentioning(home: Path) -> list[int]:
+    """Pids of live processes whose command line names a path inside ``home``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and alive(int(entry.name)):
+            try:
+                args = (entry / "cmdline").read_bytes().decode(errors="replace")
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if str(home) + "/" in args:
+                found.append(int(entry.name))
+    return found
+
+
 def recorded_pids(home: Path) -> dict[str, int]:
     return {path.stem: int(path.read_text()) for path in (home / "run").glob("*.pid")}
 
@@ -64,7 +79,7 @@ def status_rows(home: Path, base: int) -> dict[str, list[str]]:
     return rows
 
 
-def s3_client(home: Path, base: int):  # type: ignore[no-untyped-def]
+def s3_client(home: Path, base: int) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -136,6 +151,7 @@ def test_up_again_status_stop_start_and_down(cli_home: Path) -> None:
 
     ok(stack_cli(cli_home, CLI_BASE, "down"))
     assert not [pid for pid in {*first.values(), *second.values()} if alive(pid)]
+    assert not processes_mentioning(cli_home)
     assert not recorded_pids(cli_home)
     assert all(row[-1] == "stopped" for row in status_rows(cli_home, CLI_BASE).values())
 
@@ -209,3 +225,4 @@ def test_postgres_and_elasticsearch_come_up_healthy_as_their_own_users(reachable
     finally:
         stack.down()
     assert not [pid for pid in pids if alive(pid)]
+    assert not processes_mentioning(reachable_home)
