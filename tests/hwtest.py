@@ -78,11 +78,16 @@ def wait_exit(proc: subprocess.Popen[bytes], timeout: float) -> int:
 
 
 def committed_rows(spark: SparkSession, path: str) -> int:
-    from delta.tables import DeltaTable
+    """Rows in the table's latest snapshot; 0 while it does not exist yet.
 
-    if not DeltaTable.isDeltaTable(spark, path):
+    (DeltaTable.isDeltaTable caches a "no" for the path, so it is not used while a table appears.)
+    """
+    from pyspark.errors import AnalysisException
+
+    try:
+        return int(spark.read.format("delta").load(path).count())
+    except AnalysisException:
         return 0
-    return int(spark.read.format("delta").load(path).count())
 
 
 def wait_for_rows(spark: SparkSession, path: str, at_least: int, timeout: float) -> int:
@@ -149,3 +154,24 @@ def audit(spark: SparkSession, conn: Connection, spec: AppSpec, records: list[di
         unexpected_bronze=len(seen - valid),
         dlq_mismatched=len(set(dlq) ^ invalid),
     )
+
+
+def scrape_metrics(log: Path, want: str, timeout: float) -> str:
+    """Poll the app's /metrics (address taken from its log) until a line starting with ``want`` appears."""
+    import re
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        found = re.search(r"metrics on (http://\S+)", log.read_text(errors="replace"))
+        if found:
+            try:
+                with urllib.request.urlopen(found.group(1), timeout=5) as response:
+                    text = response.read().decode()
+            except OSError:
+                text = ""
+            if any(line.startswith(want) for line in text.splitlines()):
+                return text
+        time.sleep(1)
+    raise AssertionError(f"no {want!r} in the app's metrics within {timeout}s:\n{text[-2000:]}")

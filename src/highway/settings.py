@@ -24,6 +24,7 @@ PORT_OFFSETS: dict[str, int] = {
     "s3": 80,
     "postgres": 432,
     "elasticsearch": 200,
+    "elasticsearch_transport": 300,
     "metrics": 90,
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import threading
 import time
@@ -132,6 +133,16 @@ def _stop_gracefully(query: StreamingQuery) -> None:
     query.stop()
 
 
+def failure_summary(text: str) -> str:
+    """One readable line from a query failure: Spark's error class and the root cause, no trace."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    head = lines[0][:160] if lines else "unknown error"
+    causes = re.findall(r"Caused by: ([^\n]+)", text)
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+    cause = (causes or errors or [""])[-1][:240]
+    return f"{head} (root cause: {cause})" if cause else head
+
+
 def _wait(query: StreamingQuery, reporter: Any, stop: StopRequest, until_idle: float | None) -> str:
     from pyspark.errors import StreamingQueryException
 
@@ -140,8 +151,7 @@ def _wait(query: StreamingQuery, reporter: Any, stop: StopRequest, until_idle: f
             if query.awaitTermination(1):
                 return "finished"
         except StreamingQueryException as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise TransientError(f"app {query.name} failed: {first[:500]}") from None
+            raise TransientError(f"app {query.name} failed: {failure_summary(str(exc))}") from None
         if stop.event.is_set():
             _stop_gracefully(query)
             return "stopped on request"

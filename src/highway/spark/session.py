@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from highway import maven
 from highway.connection import Connection
+from highway.settings import cache_dir, repo_root
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -33,7 +33,13 @@ def connector_jars() -> list[str]:
     import pyspark
 
     bundled = {_artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
-    resolved = maven.resolve("spark")
+    from highway.stack.install import resolve_pom
+
+    def announce(text: str) -> None:
+        print(f"spark: {text} (~780 MB, the AWS SDK bundle being most of it)", file=sys.stderr, flush=True)
+
+    pom = repo_root() / "tools" / "maven" / "spark" / "pom.xml"
+    resolved = resolve_pom(pom, cache_dir() / "spark-jars", announce)
     return sorted(str(p) for p in resolved.glob("*.jar") if _artifact(p.name) not in bundled)
 
 

@@ -21,9 +21,6 @@ from highway.settings import Ports
 
 SERVICES: tuple[str, ...] = ("kafka", "s3", "postgres", "elasticsearch")
 
-# Elasticsearch's node-to-node port: base + 300, clear of settings.PORT_OFFSETS.
-ES_TRANSPORT_OFFSET = 300
-
 CREDENTIAL_KEYS = ("s3_access_key", "s3_secret_key", "pg_password", "pg_superuser_password")
 
 
@@ -36,7 +33,7 @@ def service_ports(base: int) -> dict[str, dict[str, int]]:
         "postgres": {"postgres": ports.of("postgres")},
         "elasticsearch": {
             "elasticsearch": ports.of("elasticsearch"),
-            "elasticsearch_transport": base + ES_TRANSPORT_OFFSET,
+            "elasticsearch_transport": ports.of("elasticsearch_transport"),
         },
     }
 
