@@ -151,6 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     from highway.spark.session import build_session
     from highway.stack import Stack
 
+    own_stack = "HIGHWAY_HOME" not in os.environ  # else: a running stack was given (the smoke test's)
     home = Path(os.environ.get("HIGHWAY_HOME") or tempfile.mkdtemp(prefix="highway-bench-"))
     home.chmod(0o755)
     base = int(os.environ.get("HIGHWAY_PORT_BASE", BENCH_PORT_BASE))
@@ -162,13 +163,17 @@ def main(argv: list[str] | None = None) -> None:
     fresh_app = _variant(catalog, f"fresh{stamp}", trigger={"interval_seconds": 1})
     stack = Stack(home, base)
     stack.up(only=["kafka", "s3"])
-    conn = stack.connection()
-    spark = build_session(conn, "highway-bench", shuffle_partitions=4, driver_memory="4g")
-    ceiling, bronze = measure_throughput(spark, conn, thr_app, args.events)
-    delays = measure_freshness(spark, conn, fresh_app, args.rate, args.seconds)
-    report = write_report(args.out, ceiling, bronze, delays, rate=args.rate, smoke=args.smoke)
-    console.print(f"[bold green]report written:[/] {report}")
-    spark.stop()
+    try:
+        conn = stack.connection()
+        spark = build_session(conn, "highway-bench", shuffle_partitions=4, driver_memory="4g")
+        ceiling, bronze = measure_throughput(spark, conn, thr_app, args.events)
+        delays = measure_freshness(spark, conn, fresh_app, args.rate, args.seconds)
+        report = write_report(args.out, ceiling, bronze, delays, rate=args.rate, smoke=args.smoke)
+        console.print(f"[bold green]report written:[/] {report}")
+        spark.stop()
+    finally:
+        if own_stack:
+            stack.down()
 
 
 if __name__ == "__main__":
