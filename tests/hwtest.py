@@ -24,9 +24,17 @@ if TYPE_CHECKING:
 HIGHWAY = str(Path(sys.executable).with_name("highway"))
 
 
-def app_variant(directory: Path, suffix: str, base: str = "bronze_shop_events", **source: Any) -> AppSpec:
+def app_variant(
+    directory: Path,
+    suffix: str,
+    base: str = "bronze_shop_events",
+    trigger_seconds: float | None = None,
+    **source: Any,
+) -> AppSpec:
     """A copy of a shipped catalog app with its own topic, tables and checkpoint, for one test."""
     data = yaml.safe_load((catalog_dir() / f"{base}.yaml").read_text())
+    if trigger_seconds is not None:
+        data["trigger"] = {"interval_seconds": trigger_seconds}
     data["name"] = f"{base}_{suffix}"
     data["source"]["topic"] = f"{data['source']['topic']}.{suffix}"
     data["source"].update(source)

@@ -10,6 +10,7 @@ import pytest
 
 import hwtest
 from highway.adapters import kafka, s3
+from highway.catalog import AppSpec
 from highway.core.progress import merge_end_offsets, parse_batch_metadata
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
@@ -48,27 +49,19 @@ def test_100k_events_with_1pct_bad_land_exactly_once(tmp_path, stack, conn, spar
     assert {int(p): o for p, o in hb["offsets"][spec.source.topic].items()} == ends
 
 
-def _small_batches(tmp_path: Path, suffix: str):
-    return hwtest.app_variant(tmp_path / "catalog", suffix, max_offsets_per_trigger=1500)
-
-
-def _faster_trigger(spec_path: Path) -> None:
-    import yaml
-
-    data = yaml.safe_load(spec_path.read_text())
-    data["trigger"] = {"interval_seconds": 1}
-    spec_path.write_text(yaml.safe_dump(data, sort_keys=False))
+def _fast_app_with_events(tmp_path: Path, suffix: str, count: int) -> tuple[Path, AppSpec, Path, Path]:
+    """Small batches on a 1 s trigger (many commits to land a fault in), fed ``count`` events."""
+    catalog = tmp_path / "catalog"
+    spec = hwtest.app_variant(catalog, suffix, trigger_seconds=1, max_offsets_per_trigger=1500)
+    record = tmp_path / "produced.jsonl"
+    hwtest.produce(catalog, spec, count, record, "--bad-ratio", "0.02")
+    return catalog, spec, record, tmp_path / "app.log"
 
 
 @pytest.mark.fault
 def test_sigkill_of_driver_and_jvm_twice_loses_and_duplicates_nothing(tmp_path, stack, conn, spark) -> None:
-    catalog = tmp_path / "catalog"
-    spec = _small_batches(tmp_path, "kill9")
-    _faster_trigger(catalog / f"{spec.name}.yaml")
-    record = tmp_path / "produced.jsonl"
-    hwtest.produce(catalog, spec, 30_000, record, "--bad-ratio", "0.02")
+    catalog, spec, record, log = _fast_app_with_events(tmp_path, "kill9", 30_000)
     bronze = f"{conn.lake_root}/{spec.sink.table}"
-    log = tmp_path / "app.log"
 
     seen = 0
     for attempt in range(2):
@@ -84,12 +77,7 @@ def test_sigkill_of_driver_and_jvm_twice_loses_and_duplicates_nothing(tmp_path, 
 
 @pytest.mark.fault
 def test_s3_outage_of_20s_fails_bounded_or_waits_then_resumes(tmp_path, stack, conn, spark) -> None:
-    catalog = tmp_path / "catalog"
-    spec = _small_batches(tmp_path, "s3out")
-    _faster_trigger(catalog / f"{spec.name}.yaml")
-    record = tmp_path / "produced.jsonl"
-    hwtest.produce(catalog, spec, 20_000, record, "--bad-ratio", "0.02")
-    log = tmp_path / "app.log"
+    catalog, spec, record, log = _fast_app_with_events(tmp_path, "s3out", 20_000)
     app = hwtest.start_app(catalog, spec, log)
     hwtest.wait_for_rows(spark, f"{conn.lake_root}/{spec.sink.table}", 1, timeout=300)
 
