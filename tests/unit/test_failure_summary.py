@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from highway.spark.apps import failure_summary
+from highway.core.progress import failure_summary
 
 SPARK_TEXT = """[STREAM_FAILED] Query [id = 1, runId = 2] terminated with exception: [FOREACH_BATCH_ERROR]
 An error occurred in the user provided function in foreach batch sink.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -128,3 +129,13 @@ def commit_ranges(commits: Iterable[tuple[float, str | None]]) -> CommitRanges:
             for p, r in topic_parts.items():
                 parts.setdefault(int(p), []).append((int(r["start"]), int(r["end"]), committed_at))
     return CommitRanges({p: tuple(sorted(v)) for p, v in parts.items()})
+
+
+def failure_summary(text: str) -> str:
+    """One readable line from a query failure: Spark's error class and the root cause, no trace."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    head = lines[0][:160] if lines else "unknown error"
+    causes = re.findall(r"Caused by: ([^\n]+)", text)
+    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
+    cause = (causes or errors or [""])[-1][:240]
+    return f"{head} (root cause: {cause})" if cause else head

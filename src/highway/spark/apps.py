@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import threading
 import time
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from highway import catalog, connection
 from highway.catalog import AppSpec
 from highway.connection import Connection
-from highway.core.progress import PartitionRange, batch_metadata
+from highway.core.progress import PartitionRange, batch_metadata, failure_summary
 from highway.errors import TerminalError, TransientError
 from highway.spark.metrics import AppMetrics
 
@@ -133,16 +132,6 @@ def _stop_gracefully(query: StreamingQuery) -> None:
     query.stop()
 
 
-def failure_summary(text: str) -> str:
-    """One readable line from a query failure: Spark's error class and the root cause, no trace."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    head = lines[0][:160] if lines else "unknown error"
-    causes = re.findall(r"Caused by: ([^\n]+)", text)
-    errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
-    cause = (causes or errors or [""])[-1][:240]
-    return f"{head} (root cause: {cause})" if cause else head
-
-
 def _wait(query: StreamingQuery, reporter: Any, stop: StopRequest, until_idle: float | None) -> str:
     from pyspark.errors import StreamingQueryException
 
@@ -178,6 +167,11 @@ def run_app(name: str, until_idle: float | None = None, metrics_port: int | None
     spark.streams.addListener(reporter)
     query = start_bronze(spark, spec, conn, metrics)
     print(f"{spec.name}: running (query {query.id}); metrics on http://127.0.0.1:{port}/metrics", flush=True)
-    outcome = _wait(query, reporter, stop, until_idle)
+    try:
+        outcome = _wait(query, reporter, stop, until_idle)
+    except TransientError as exc:
+        reporter.finish(str(exc))
+        raise
+    reporter.finish(None)
     print(f"{spec.name}: {outcome}; {reporter.batches} batches", flush=True)
     spark.stop()

@@ -11,7 +11,7 @@ from typing import Any
 
 from pyspark.sql.streaming import StreamingQueryListener
 
-from highway.core.progress import heartbeat
+from highway.core.progress import failure_summary, heartbeat
 from highway.spark.metrics import AppMetrics
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class ProgressReporter(StreamingQueryListener):
         self.last_active = clock()
         self.last_heartbeat: dict[str, Any] | None = None
         self.batches = 0
+        self.finished = False
         self._lock = threading.Lock()
 
     def onQueryStarted(self, event: Any) -> None:
@@ -56,10 +57,19 @@ class ProgressReporter(StreamingQueryListener):
         pass
 
     def onQueryTerminated(self, event: Any) -> None:
+        # listener events arrive asynchronously; the driver also calls finish() itself before it
+        # exits, so the final state is written even if this event comes too late
+        self.finish(failure_summary(event.exception) if event.exception else None)
+
+    def finish(self, error: str | None) -> None:
+        """Write the final heartbeat (state stopped or failed) once."""
         with self._lock:
+            if self.finished:
+                return
+            self.finished = True
             hb = dict(self.last_heartbeat or {"app": self.app, "offsets": {}})
-        hb["state"] = "failed" if event.exception else "stopped"
-        hb["error"] = (event.exception or "").splitlines()[0] if event.exception else None
+        hb["state"] = "failed" if error else "stopped"
+        hb["error"] = error
         hb["written_at"] = self.clock()
         self._write(hb)
 
