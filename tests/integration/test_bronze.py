@@ -22,7 +22,8 @@ def test_100k_events_with_1pct_bad_land_exactly_once(tmp_path, stack, conn, spar
     hwtest.produce(tmp_path / "catalog", spec, 100_000, record, "--bad-ratio", "0.01", "--late-ratio", "0.05")
     app = hwtest.start_app(tmp_path / "catalog", spec, tmp_path / "app.log", "--until-idle", "15")
     # a batch's progress event (batch id gauge) comes after its commits (rows written counter)
-    metrics = hwtest.scrape_metrics(tmp_path / "app.log", f'highway_batch_id{{app="{spec.name}"}}', timeout=600)
+    batch_gauge = f'highway_batch_id{{app="{spec.name}"}}'
+    metrics = hwtest.scrape_metrics(tmp_path / "app.log", batch_gauge, timeout=600)
     assert f'highway_rows_written_total{{app="{spec.name}",table="bronze"}}' in metrics
     assert hwtest.wait_exit(app, timeout=900) == 0, (tmp_path / "app.log").read_text()[-3000:]
 

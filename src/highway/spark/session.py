@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 JAR_NAME = re.compile(r"^(?P<artifact>.+?)-\d[^/]*\.jar$")
+LOG4J2_CONF = Path(__file__).with_name("log4j2.properties")
 ROCKSDB_PROVIDER = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
 
@@ -85,8 +86,9 @@ def base_conf(conn: Connection, app_name: str, shuffle_partitions: int, driver_m
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
         "spark.databricks.delta.snapshotPartitions": "4",
         "spark.ui.showConsoleProgress": "false",
+        "spark.sql.debug.maxToStringFields": "200",
         "spark.jars": ",".join(connector_jars()),
-        "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2_CONF}",
     }
     conf.update(s3a_conf(conn))
     return conf
