@@ -21,7 +21,8 @@ def test_bench_smoke_writes_report_with_ratio_and_freshness(tmp_path, stack) -> 
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = (out / "report.md").read_text()
-    assert "bronze / ceiling = " in report
+    assert "bronze / noop ceiling = " in report
+    assert "bronze / raw Delta append = " in report
     assert "p50 = " in report and "p99 = " in report
     assert "nan" not in report.split("## Freshness")[1]
     assert (out / "bronze.png").stat().st_size > 10_000
