@@ -83,3 +83,17 @@ def spark(conn: Connection) -> Iterator[SparkSession]:
     session = build_session(conn, "highway-tests", shuffle_partitions=2, driver_memory="2g")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def es_url(stack: Stack, conn: Connection) -> str:
+    """Elasticsearch on the shared stack (started on first use)."""
+    stack.up(only=["elasticsearch"])
+    return conn.es_url
+
+
+@pytest.fixture(scope="session")
+def pg(stack: Stack, conn: Connection) -> Connection:
+    """PostgreSQL on the shared stack (started on first use); connect with conn.pg_* settings."""
+    stack.up(only=["postgres"])
+    return conn
