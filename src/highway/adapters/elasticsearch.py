@@ -1,0 +1,226 @@
+"""Thin Elasticsearch wrapper: write alias + template, idempotent bulk writes, search.
+
+Bulk writes use the ``index`` op with ``_id`` = the event id, so a replayed batch overwrites the same
+documents. Per item: 2xx is written; 429 and 5xx are retried with backoff (only those items), then the
+whole call fails with ``TransientError`` (the stream retries the batch); any other 4xx (mapping error,
+strict-dynamic rejection) is returned as a ``BulkFailure`` for the caller's DLQ. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from highway.connection import Connection
+from highway.core.search import first_index_name
+from highway.errors import TerminalError, TransientError
+
+if TYPE_CHECKING:
+    from elasticsearch import Elasticsearch
+
+Sleep = Callable[[float], None]
+MAX_BACKOFF = 30.0
+
+
+@dataclass(frozen=True)
+class BulkFailure:
+    """A document Elasticsearch refused for good (retrying will not help)."""
+
+    doc_id: str | None
+    status: int
+    error_type: str
+    reason: str
+    doc: dict[str, Any] = field(repr=False)
+
+
+@dataclass
+class BulkResult:
+    written: int = 0
+    failed: list[BulkFailure] = field(default_factory=list)
+    retries: int = 0
+
+
+def client(conn: Connection, timeout: float = 30.0) -> Elasticsearch:
+    """A client for the stack's Elasticsearch; the transport does not retry (highway retries itself)."""
+    from elasticsearch import Elasticsearch
+
+    return Elasticsearch(conn.es_url, request_timeout=timeout, max_retries=0, retry_on_timeout=False)
+
+
+def _client_errors() -> tuple[type[Exception], ...]:
+    """What the client raises: API errors (an HTTP answer) and transport errors (no answer)."""
+    from elasticsearch import ApiError, TransportError
+
+    return (ApiError, TransportError)
+
+
+def _wrap(exc: Exception, what: str) -> Exception:
+    """A client error as TransientError (try later) or TerminalError (bad request, unknown index)."""
+    from elasticsearch import ApiError
+
+    if isinstance(exc, ApiError):
+        status = exc.meta.status
+        if status == 429 or status >= 500:
+            return TransientError(f"Elasticsearch {what}: HTTP {status} {exc.message}")
+        return TerminalError(f"Elasticsearch {what}: HTTP {status} {_reason_of(exc.body) or exc.message}")
+    return TransientError(f"Elasticsearch {what}: {type(exc).__name__}: {exc}")
+
+
+def _reason_of(body: object) -> str:
+    """The innermost reason of an error body, e.g. why a query did not parse."""
+    if not isinstance(body, dict):
+        return ""
+    error = body.get("error", body)
+    if not isinstance(error, dict):
+        return str(error)
+    causes = error.get("root_cause") or []
+    cause = error.get("caused_by") or (causes[0] if causes else None)
+    if isinstance(cause, dict) and cause.get("reason"):
+        return f"{cause.get('type', '')}: {cause['reason']}"
+    return f"{error.get('type', '')}: {error.get('reason', '')}"
+
+
+def ensure_alias(es: Elasticsearch, alias: str, template: dict[str, Any]) -> str:
+    """Put the index template, create ``<alias>-000001`` as the write index if needed; the write index."""
+    from elasticsearch import BadRequestError
+
+    try:
+        es.indices.put_index_template(name=alias, **template)
+        if not es.indices.exists_alias(name=alias):
+            try:
+                es.indices.create(index=first_index_name(alias), aliases={alias: {"is_write_index": True}})
+            except BadRequestError as exc:  # created meanwhile by another writer: fine
+                if exc.error != "resource_already_exists_exception":
+                    raise
+        return write_index(es, alias)
+    except _client_errors() as exc:
+        raise _wrap(exc, f"ensure alias '{alias}'") from exc
+
+
+def write_index(es: Elasticsearch, alias: str) -> str:
+    """The index an alias writes to (its ``is_write_index``, or its only index)."""
+    indices = es.indices.get_alias(name=alias).body
+    writers = [name for name, meta in indices.items() if meta["aliases"][alias].get("is_write_index")]
+    if len(writers) == 1:
+        return writers[0]
+    if len(indices) == 1:
+        return next(iter(indices))
+    raise TerminalError(f"alias '{alias}' has no single write index: {', '.join(sorted(indices))}")
+
+
+def _chunks(docs: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    it = iter(docs)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _action(alias: str, doc: dict[str, Any], id_field: str) -> dict[str, Any]:
+    return {"_op_type": "index", "_index": alias, "_id": str(doc[id_field]), "_source": doc}
+
+
+def _failure(doc: dict[str, Any], id_field: str, status: int, error: object) -> BulkFailure:
+    doc_id = doc.get(id_field)
+    if isinstance(error, dict):
+        error_type, reason = str(error.get("type", "")), str(error.get("reason", ""))
+        cause = error.get("caused_by")
+        if isinstance(cause, dict) and cause.get("reason"):
+            reason = f"{reason}: {cause['reason']}"
+    else:
+        error_type, reason = "error", str(error)
+    return BulkFailure(None if doc_id is None else str(doc_id), status, error_type, reason, doc)
+
+
+def _send(
+    es: Elasticsearch, alias: str, docs: list[dict[str, Any]], id_field: str, result: BulkResult
+) -> list[dict[str, Any]]:
+    """One bulk pass over ``docs``: count the written, collect the refused; the ones to retry."""
+    from elasticsearch.helpers import streaming_bulk
+
+    retry: list[dict[str, Any]] = []
+    sendable = []
+    for doc in docs:
+        if doc.get(id_field) is None:
+            result.failed.append(_failure(doc, id_field, 400, {"type": "missing_id", "reason": id_field}))
+        else:
+            sendable.append(doc)
+    actions = (_action(alias, doc, id_field) for doc in sendable)
+    outcomes = streaming_bulk(
+        es, actions, chunk_size=max(len(sendable), 1), raise_on_error=False, raise_on_exception=False
+    )
+    for doc, (ok, item) in zip(sendable, outcomes, strict=True):
+        info = next(iter(item.values()))
+        status = info.get("status")
+        status = status if isinstance(status, int) else 503  # no HTTP answer for the chunk: retry
+        if ok and 200 <= status < 300:
+            result.written += 1
+        elif status == 429 or status >= 500:
+            retry.append(doc)
+        else:
+            result.failed.append(_failure(doc, id_field, status, info.get("error")))
+    return retry
+
+
+def bulk_index(
+    es: Elasticsearch,
+    alias: str,
+    docs: Iterable[dict[str, Any]],
+    id_field: str = "event_id",
+    chunk_size: int = 1000,
+    max_retries: int = 5,
+    initial_backoff: float = 0.5,
+    sleep: Sleep = time.sleep,
+) -> BulkResult:
+    """Index ``docs`` into ``alias`` with ``_id`` = ``doc[id_field]``; see the module doc for failures."""
+    result = BulkResult()
+    for chunk in _chunks(docs, chunk_size):
+        pending = chunk
+        for attempt in range(max_retries + 1):
+            if attempt:
+                result.retries += 1
+                sleep(min(MAX_BACKOFF, initial_backoff * 2 ** (attempt - 1)))
+            try:
+                pending = _send(es, alias, pending, id_field, result)
+            except _client_errors() as exc:
+                raise _wrap(exc, f"bulk into '{alias}'") from exc
+            if not pending:
+                break
+        if pending:
+            raise TransientError(
+                f"Elasticsearch bulk into '{alias}': {len(pending)} document(s) still throttled or failing "
+                f"after {max_retries} retries"
+            )
+    return result
+
+
+def search(es: Elasticsearch, alias: str, query: dict[str, Any]) -> list[dict[str, Any]]:
+    """The ``_source`` of each hit, in the query's sort order."""
+    try:
+        response = es.search(index=alias, **query)
+    except _client_errors() as exc:
+        raise _wrap(exc, f"search '{alias}'") from exc
+    return [hit["_source"] for hit in response["hits"]["hits"]]
+
+
+def count(es: Elasticsearch, alias: str) -> int:
+    """Documents visible to search in ``alias`` (refreshes first, so what was just written counts)."""
+    try:
+        es.indices.refresh(index=alias)
+        return int(es.count(index=alias)["count"])
+    except _client_errors() as exc:
+        raise _wrap(exc, f"count '{alias}'") from exc
+
+
+def field_names(es: Elasticsearch, alias: str) -> set[str]:
+    """Top-level field names mapped in the indices behind ``alias``; TerminalError if there are none."""
+    from elasticsearch import NotFoundError
+
+    try:
+        mappings = es.indices.get_mapping(index=alias).body
+    except NotFoundError:
+        raise TerminalError(f"no Elasticsearch index or alias '{alias}'") from None
+    except _client_errors() as exc:
+        raise _wrap(exc, f"mapping of '{alias}'") from exc
+    return {name for index in mappings.values() for name in index["mappings"].get("properties", {})}
