@@ -85,6 +85,26 @@ def demo(
     run_demo(default_home(), default_port_base(), count)
 
 
+@app.command()
+def search(
+    query: Annotated[
+        str | None, typer.Argument(help="Query string, e.g. 'event_type:payment AND currency:EUR'.")
+    ] = None,
+    index: Annotated[str, typer.Option(help="Elasticsearch index or alias.")] = "shop-events",
+    field: Annotated[
+        list[str] | None, typer.Option(help="Exact match name=value (repeatable), e.g. user_id=u-00042.")
+    ] = None,
+    time_from: Annotated[str | None, typer.Option("--from", help="Events at or after (ISO-8601).")] = None,
+    time_to: Annotated[str | None, typer.Option("--to", help="Events at or before (ISO-8601).")] = None,
+    size: Annotated[int, typer.Option(help="How many events at most (1-10000).")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per line.")] = False,
+) -> None:
+    """Search events in Elasticsearch; newest first, as a table or JSON lines."""
+    from highway.search_cli import search_command
+
+    search_command(query, index, field or (), time_from, time_to, size, as_json)
+
+
 def main() -> None:
     try:
         app()
