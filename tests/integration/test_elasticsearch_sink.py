@@ -16,6 +16,7 @@ import pytest
 from highway import catalog
 from highway.adapters import elasticsearch as es_adapter
 from highway.core.search import first_index_name, index_template
+from highway.errors import TransientError
 
 if TYPE_CHECKING:
     from elasticsearch import Elasticsearch
@@ -109,6 +110,43 @@ def test_refused_documents_are_returned_with_status_and_reason(es: Elasticsearch
     assert "quantity" in failed["e-000002"].reason
     assert failed["e-000002"].doc == wrong_type
     assert es_adapter.count(es, alias) == 2
+
+
+def test_throttled_items_are_retried_with_backoff_then_written(es: Elasticsearch, alias: str) -> None:
+    """A read-only-allow-delete block answers 429 per item, as a full disk does; lifted after two waits."""
+    index = es_adapter.ensure_alias(es, alias, index_template(alias, catalog_fields()))
+    es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True})
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": None})
+
+    result = es_adapter.bulk_index(es, alias, [event(i) for i in range(10)], initial_backoff=0.5, sleep=sleep)
+    assert (result.written, result.failed, result.retries) == (10, [], 2)
+    assert waits == [0.5, 1.0]
+    assert es_adapter.count(es, alias) == 10
+
+
+def test_still_throttled_after_the_retries_fails_the_batch(es: Elasticsearch, alias: str) -> None:
+    index = es_adapter.ensure_alias(es, alias, index_template(alias, catalog_fields()))
+    es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": True})
+    waits: list[float] = []
+    try:
+        with pytest.raises(TransientError, match=r"3 document\(s\) still throttled or failing"):
+            es_adapter.bulk_index(es, alias, [event(i) for i in range(3)], max_retries=2, sleep=waits.append)
+    finally:
+        es.indices.put_settings(index=index, settings={"index.blocks.read_only_allow_delete": None})
+    assert waits == [0.5, 1.0]
+
+
+def test_unreachable_elasticsearch_is_transient() -> None:
+    from highway.connection import Connection
+
+    nowhere = Connection("", "", "", "", "", "", 0, "", "", "", es_url="http://127.0.0.1:9")
+    with pytest.raises(TransientError, match="Elasticsearch bulk into 'a': ConnectionError"):
+        es_adapter.bulk_index(es_adapter.client(nowhere, timeout=2), "a", [event(1)])
 
 
 def run_search(*args: str) -> subprocess.CompletedProcess[str]:
