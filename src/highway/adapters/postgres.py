@@ -1,0 +1,200 @@
+"""Thin wrapper over psycopg 3 for the warehouse: connect, migrate, and write a micro-batch exactly once.
+
+Client errors leave this module as ``TransientError`` (server down or restarting, connection lost,
+serialization failure: retry later) or ``TerminalError`` (wrong password, unknown database, bad data:
+retrying will not help). No message ever holds the password: libpq's own text is used only after the
+password, if it appears, is masked, and the original exception is not chained.
+
+The SQL text comes from ``highway.core.warehouse`` (identifiers checked and quoted there); values only
+travel through COPY or as query parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.pq import TransactionStatus
+
+from highway import warehouse
+from highway.connection import Connection
+from highway.core import warehouse as plan
+from highway.errors import HighwayError, TerminalError, TransientError
+
+CONNECT_TIMEOUT = 5
+STAGING_TABLE = "highway_staging"
+# libpq has no SQLSTATE for a refused login, only its text: these say "the settings are wrong"
+_TERMINAL_LOGIN_TEXT = (
+    "password authentication failed",
+    "authentication failed",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "not permitted to log in",
+    "permission denied",
+    "no password supplied",
+)
+
+PgConnection = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What ``write_batch`` did: rows inserted or updated, or nothing because the batch was already there."""
+
+    written: int
+    replayed: bool
+
+
+def _reason(exc: Exception, password: str = "") -> str:
+    """libpq's reason in one line, e.g. ``Connection refused``, with the password masked."""
+    text = str(exc).split(" failed: ")[-1].replace("FATAL:", "").strip()
+    line = text.splitlines()[0].strip() if text else type(exc).__name__
+    return line.replace(password, "***") if password else line
+
+
+def _login_error(exc: psycopg.Error, conn: Connection) -> HighwayError:
+    where = (
+        f"PostgreSQL at {conn.pg_host}:{conn.pg_port}, database {conn.pg_database!r}, user {conn.pg_user!r}"
+    )
+    reason = _reason(exc, conn.pg_password)
+    if any(text in reason.lower() for text in _TERMINAL_LOGIN_TEXT):
+        return TerminalError(f"{where}: login refused: {reason}")
+    return TransientError(f"{where} is not reachable: {reason}")
+
+
+def connect(conn: Connection, timeout: int = CONNECT_TIMEOUT) -> PgConnection:
+    """An autocommit connection; ``migrate`` and ``write_batch`` open their own transactions."""
+    try:
+        return psycopg.connect(
+            host=conn.pg_host,
+            port=conn.pg_port,
+            user=conn.pg_user,
+            password=conn.pg_password,
+            dbname=conn.pg_database,
+            connect_timeout=timeout,
+            application_name="highway",
+            autocommit=True,
+        )
+    except psycopg.Error as exc:
+        raise _login_error(exc, conn) from None
+
+
+def _wrap(exc: psycopg.Error, action: str) -> HighwayError:
+    reason = _reason(exc)
+    if exc.sqlstate:
+        reason = f"{reason} (SQLSTATE {exc.sqlstate})"
+    if isinstance(exc, psycopg.OperationalError):
+        return TransientError(f"PostgreSQL: {action}: {reason}")
+    return TerminalError(f"PostgreSQL: {action}: {reason}")
+
+
+def _require_idle(pgconn: PgConnection) -> None:
+    """Our transactions must be top-level: inside a caller's one they would only be savepoints."""
+    status = pgconn.info.transaction_status
+    if status != TransactionStatus.IDLE:
+        raise TerminalError(
+            f"PostgreSQL: the connection is not idle ({status.name}); the warehouse writes commit their own "
+            "transactions, pass a connection from highway.adapters.postgres.connect"
+        )
+
+
+# --- migrations ------------------------------------------------------------------------------
+
+
+def _applied_versions(cur: psycopg.Cursor[Any]) -> set[int]:
+    exists = cur.execute("SELECT to_regclass(%s)", [warehouse.MIGRATIONS_TABLE]).fetchone()
+    if exists is None or exists[0] is None:
+        return set()
+    rows = cur.execute(f"SELECT version FROM {plan.quote_table(warehouse.MIGRATIONS_TABLE)}")
+    return {row[0] for row in rows}
+
+
+def _apply_next(pgconn: PgConnection, available: list[plan.Migration]) -> int | None:
+    """Apply the first pending migration with its record, in one transaction under the migration lock."""
+    with pgconn.transaction(), pgconn.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [plan.MIGRATION_LOCK_KEY])
+        pending = plan.pending_migrations(_applied_versions(cur), available)
+        if not pending:
+            return None
+        version, name = pending[0]
+        cur.execute(warehouse.migration_sql(pending[0]))
+        cur.execute(
+            f"INSERT INTO {plan.quote_table(warehouse.MIGRATIONS_TABLE)} (version, name, applied_at) "
+            "VALUES (%s, %s, now())",
+            [version, name],
+        )
+    return version
+
+
+def migrate(pgconn: PgConnection) -> list[int]:
+    """Apply the pending migration files in order; return the versions applied now (empty if none).
+
+    Each file runs in its own transaction together with its ``schema_migrations`` row, under a
+    transaction-scoped advisory lock, so two apps starting at once apply each file exactly once.
+    """
+    _require_idle(pgconn)
+    available = warehouse.available_migrations()
+    applied: list[int] = []
+    try:
+        while (version := _apply_next(pgconn, available)) is not None:
+            applied.append(version)
+    except psycopg.Error as exc:
+        raise _wrap(exc, f"migrate the warehouse (applied so far: {applied})") from exc
+    return applied
+
+
+# --- batch writes ----------------------------------------------------------------------------
+
+
+def _claim_batch(cur: psycopg.Cursor[Any], app: str, batch_id: int, table: str) -> bool:
+    """Insert the ledger row first: a concurrent writer of the same batch waits on it, then finds it."""
+    cur.execute(
+        f"INSERT INTO {plan.quote_table(warehouse.LEDGER_TABLE)} (app, batch_id, table_name, rows) "
+        "VALUES (%s, %s, %s, 0) ON CONFLICT DO NOTHING",
+        [app, batch_id, table],
+    )
+    return cur.rowcount == 1
+
+
+def _copy_rows(cur: psycopg.Cursor[Any], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+    count = 0
+    with cur.copy(plan.copy_sql(STAGING_TABLE, columns)) as copy:
+        for count, row in enumerate(rows, start=1):
+            copy.write_row((*row, count))
+    return count
+
+
+def write_batch(
+    pgconn: PgConnection,
+    app: str,
+    batch_id: int,
+    table: str,
+    columns: Sequence[str],
+    key_columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+) -> BatchOutcome:
+    """Upsert one micro-batch into ``table`` exactly once per ``(app, batch_id, table)``.
+
+    One transaction: claim the batch in the ledger (already there: nothing to do, ``replayed=True``),
+    COPY the rows into a temporary staging table, upsert one row per key into ``table`` (within the
+    batch the greatest ``kafka_offset`` wins, else the later row), record the row count in the ledger.
+    """
+    upsert = plan.upsert_sql(table, columns, key_columns, STAGING_TABLE)
+    _require_idle(pgconn)
+    ledger = plan.quote_table(warehouse.LEDGER_TABLE)
+    try:
+        with pgconn.transaction(), pgconn.cursor() as cur:
+            if not _claim_batch(cur, app, batch_id, table):
+                return BatchOutcome(written=0, replayed=True)
+            cur.execute(plan.staging_sql(table, columns, STAGING_TABLE))
+            _copy_rows(cur, columns, rows)
+            written = cur.execute(upsert).rowcount
+            cur.execute(
+                f"UPDATE {ledger} SET rows = %s WHERE app = %s AND batch_id = %s AND table_name = %s",
+                [written, app, batch_id, table],
+            )
+    except psycopg.Error as exc:
+        raise _wrap(exc, f"write batch {batch_id} of app {app!r} to {table}") from exc
+    return BatchOutcome(written=written, replayed=False)
