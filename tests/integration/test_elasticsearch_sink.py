@@ -87,7 +87,7 @@ def test_bulk_then_replay_overwrites_the_same_documents(es: Elasticsearch, alias
     assert es_adapter.count(es, alias) == 5_000
 
     replay = [event(i, quantity=7) for i in range(5_000)]
-    result = es_adapter.bulk_index(es, alias, replay, chunk_size=700)
+    result = es_adapter.bulk_index(es, alias, replay, chunk_size=700, concurrency=3)
     assert (result.written, result.failed) == (5_000, [])
     assert es_adapter.count(es, alias) == 5_000
     assert es.count(index=alias, query={"term": {"quantity": 7}})["count"] == 5_000

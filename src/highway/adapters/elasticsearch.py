@@ -9,8 +9,11 @@ strict-dynamic rejection) is returned as a ``BulkFailure`` for the caller's DLQ.
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -163,6 +166,50 @@ def _send(
     return retry
 
 
+def _index_chunk(
+    es: Elasticsearch,
+    alias: str,
+    chunk: list[dict[str, Any]],
+    id_field: str,
+    max_retries: int,
+    initial_backoff: float,
+    sleep: Sleep,
+) -> BulkResult:
+    """One chunk, its throttled/failing items retried with exponential backoff, then TransientError."""
+    result = BulkResult()
+    pending = chunk
+    for attempt in range(max_retries + 1):
+        if attempt:
+            result.retries += 1
+            sleep(min(MAX_BACKOFF, initial_backoff * 2 ** (attempt - 1)))
+        try:
+            pending = _send(es, alias, pending, id_field, result)
+        except _client_errors() as exc:
+            raise _wrap(exc, f"bulk into '{alias}'") from exc
+        if not pending:
+            return result
+    raise TransientError(
+        f"Elasticsearch bulk into '{alias}': {len(pending)} document(s) still throttled or failing "
+        f"after {max_retries} retries"
+    )
+
+
+def _in_threads(
+    send: Callable[[list[dict[str, Any]]], BulkResult],
+    chunks: Iterator[list[dict[str, Any]]],
+    concurrency: int,
+) -> Iterator[BulkResult]:
+    """``send`` over ``chunks`` in ``concurrency`` threads, at most twice that many chunks in memory."""
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="es-bulk") as pool:
+        in_flight: deque[Future[BulkResult]] = deque()
+        for chunk in chunks:
+            in_flight.append(pool.submit(send, chunk))
+            if len(in_flight) >= 2 * concurrency:
+                yield in_flight.popleft().result()
+        while in_flight:
+            yield in_flight.popleft().result()
+
+
 def bulk_index(
     es: Elasticsearch,
     alias: str,
@@ -172,27 +219,29 @@ def bulk_index(
     max_retries: int = 5,
     initial_backoff: float = 0.5,
     sleep: Sleep = time.sleep,
+    concurrency: int = 1,
 ) -> BulkResult:
-    """Index ``docs`` into ``alias`` with ``_id`` = ``doc[id_field]``; see the module doc for failures."""
-    result = BulkResult()
-    for chunk in _chunks(docs, chunk_size):
-        pending = chunk
-        for attempt in range(max_retries + 1):
-            if attempt:
-                result.retries += 1
-                sleep(min(MAX_BACKOFF, initial_backoff * 2 ** (attempt - 1)))
-            try:
-                pending = _send(es, alias, pending, id_field, result)
-            except _client_errors() as exc:
-                raise _wrap(exc, f"bulk into '{alias}'") from exc
-            if not pending:
-                break
-        if pending:
-            raise TransientError(
-                f"Elasticsearch bulk into '{alias}': {len(pending)} document(s) still throttled or failing "
-                f"after {max_retries} retries"
-            )
-    return result
+    """Index ``docs`` into ``alias`` with ``_id`` = ``doc[id_field]``; see the module doc for failures.
+
+    ``concurrency`` > 1 sends that many chunks at once (threads sharing the client's connection pool).
+    """
+    send = partial(
+        _index_chunk,
+        es,
+        alias,
+        id_field=id_field,
+        max_retries=max_retries,
+        initial_backoff=initial_backoff,
+        sleep=sleep,
+    )
+    chunks = _chunks(docs, chunk_size)
+    results = _in_threads(send, chunks, concurrency) if concurrency > 1 else map(send, chunks)
+    total = BulkResult()
+    for result in results:
+        total.written += result.written
+        total.failed.extend(result.failed)
+        total.retries += result.retries
+    return total
 
 
 def search(es: Elasticsearch, alias: str, query: dict[str, Any]) -> list[dict[str, Any]]:
