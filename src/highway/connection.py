@@ -40,6 +40,10 @@ class Connection:
         """Root URI of the lake as Spark (s3a) sees it."""
         return f"s3a://{self.lake_bucket}"
 
+    def lake_path(self, relative: str) -> str:
+        """A catalog path (table, checkpoint, status prefix) as an s3a URI."""
+        return f"{self.lake_root}/{relative}"
+
     def public_env(self) -> dict[str, str]:
         """Settings as environment variables, secrets included (for ``highway stack env``)."""
         return {

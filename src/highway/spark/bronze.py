@@ -11,6 +11,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from highway.catalog import AppSpec
+from highway.connection import Connection
+from highway.core.progress import PartitionRange, batch_metadata
+from highway.spark.metrics import AppMetrics
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -116,3 +119,50 @@ def dead_letters(classified: DataFrame) -> DataFrame:
         F.col("dlq_reason").alias("reason"),
         F.current_timestamp().alias("ingested_at"),
     )
+
+
+class BronzeBatch:
+    """The ``foreachBatch`` function of a bronze app: classify, then commit both tables exactly once."""
+
+    def __init__(self, spec: AppSpec, conn: Connection, metrics: AppMetrics) -> None:
+        self.spec = spec
+        self.bronze_path = conn.lake_path(spec.sink.table)
+        self.dlq_path = conn.lake_path(spec.dlq.table)
+        self.metrics = metrics
+
+    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        from pyspark.sql import functions as F
+
+        from highway.spark.delta_sink import write_batch
+
+        classified = classify(batch, self.spec).persist()
+        try:
+            stats = (
+                classified.groupBy("topic", "partition")
+                .agg(
+                    F.min("offset").alias("first"),
+                    F.max("offset").alias("last"),
+                    F.count(F.lit(1)).alias("rows"),
+                    F.sum(F.col("dlq_reason").isNull().cast("long")).alias("valid"),
+                )
+                .collect()
+            )
+            ranges = [
+                PartitionRange(r["topic"], r["partition"], r["first"], r["last"], r["rows"]) for r in stats
+            ]
+            n_valid = sum(r["valid"] for r in stats)
+            n_invalid = sum(r["rows"] for r in stats) - n_valid
+            app = self.spec.name
+            if n_valid:
+                meta = batch_metadata(app, batch_id, "bronze", ranges)
+                write_batch(valid_rows(classified, self.spec), self.bronze_path, app, batch_id, meta,
+                            self.spec.sink.partition_by)  # fmt: skip
+                self.metrics.written("bronze", n_valid)
+            if n_invalid:
+                meta = batch_metadata(app, batch_id, "dlq", ranges)
+                write_batch(
+                    dead_letters(classified), self.dlq_path, app, batch_id, meta, self.spec.dlq.partition_by
+                )
+                self.metrics.written("dlq", n_invalid)
+        finally:
+            classified.unpersist()
