@@ -4,7 +4,8 @@ Every figure is measured in this run, on this machine, against the real local st
 - ceiling: Spark's Kafka source -> noop sink over the same topic (read cost only);
 - bronze: the bronze app's batch function (parse, classify, two exactly-once Delta commits);
 - freshness: event produced (Kafka timestamp) -> visible in Delta (its commit's timestamp), per event,
-  while `highway produce --rate R` feeds the running app.
+  while `highway produce --rate R` feeds the running app;
+- sinks: the Elasticsearch and PostgreSQL sink cores next to the raw client's own bulk/COPY (bench/sinks.py).
 Writes ``bench/report.md`` and PNG plots next to it.
 """
 
@@ -182,10 +183,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=400_000)
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=60)
+    parser.add_argument("--docs", type=int, default=100_000, help="documents/rows per sink side")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.events, args.rate, args.seconds = 20_000, 500, 10
+        args.events, args.rate, args.seconds, args.docs = 20_000, 500, 10, 5_000
     from bench.report import write_report
+    from bench.sinks import measure_sinks
     from highway.spark.session import build_session
     from highway.stack import Stack
 
@@ -200,13 +203,14 @@ def main(argv: list[str] | None = None) -> None:
     thr_app = _variant(catalog, f"thr{stamp}", source={"max_offsets_per_trigger": 100_000})
     fresh_app = _variant(catalog, f"fresh{stamp}", trigger={"interval_seconds": 1})
     stack = Stack(home, base)
-    stack.up(only=["kafka", "s3"])
+    stack.up(only=["kafka", "s3", "postgres", "elasticsearch"])
     try:
         conn = stack.connection()
+        sinks = measure_sinks(conn, args.docs)  # before Spark: its JVM competes for the same cores
         spark = build_session(conn, "highway-bench", shuffle_partitions=4, driver_memory="4g")
         throughput = measure_throughput(spark, conn, thr_app, args.events)
         delays = measure_freshness(spark, conn, fresh_app, args.rate, args.seconds)
-        report = write_report(args.out, throughput, delays, rate=args.rate, smoke=args.smoke)
+        report = write_report(args.out, throughput, delays, rate=args.rate, smoke=args.smoke, sinks=sinks)
         console.print(f"[bold green]report written:[/] {report}")
         spark.stop()
     finally:

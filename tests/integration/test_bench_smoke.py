@@ -1,4 +1,4 @@
-"""A short run of `make bench` against the shared test stack: the report and plot come out whole."""
+"""A short run of `make bench` against the shared test stack: the report and plots come out whole."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.spark]
 REPO = Path(__file__).resolve().parents[2]
 
 
-def test_bench_smoke_writes_report_with_ratio_and_freshness(tmp_path, stack) -> None:
+def test_bench_smoke_writes_report_with_ratios_freshness_and_sinks(tmp_path, stack) -> None:
     out = tmp_path / "bench"
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--smoke", "--out", str(out)],
@@ -26,3 +26,8 @@ def test_bench_smoke_writes_report_with_ratio_and_freshness(tmp_path, stack) -> 
     assert "p50 = " in report and "p99 = " in report
     assert "nan" not in report.split("## Freshness")[1]
     assert (out / "bronze.png").stat().st_size > 10_000
+    sinks = report.split("## Sinks")[1]
+    assert "Elasticsearch: bulk_index / parallel_bulk = " in sinks
+    assert "PostgreSQL: write_batch / COPY = " in sinks
+    assert "nan" not in sinks
+    assert (out / "sinks.png").stat().st_size > 10_000
