@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from importlib.resources.abc import Traversable
 
+from highway.core.events import EVENT_FIELDS
 from highway.core.warehouse import Migration, parse_migration_filename
 
 SCHEMA = "warehouse"
@@ -19,23 +20,7 @@ LEDGER_TABLE = "warehouse.batch_ledger"
 SHOP_EVENTS_TABLE = "warehouse.shop_events"
 SHOP_EVENTS_KEY = ("event_id",)
 # the columns a sink writes, in COPY order (``loaded_at`` is the database's own)
-SHOP_EVENTS_COLUMNS = (
-    "event_id",
-    "event_type",
-    "event_time",
-    "user_id",
-    "session_id",
-    "product_id",
-    "order_id",
-    "quantity",
-    "price",
-    "amount",
-    "currency",
-    "payment_method",
-    "page",
-    "kafka_partition",
-    "kafka_offset",
-)
+SHOP_EVENTS_COLUMNS = (*EVENT_FIELDS, "kafka_partition", "kafka_offset")
 
 
 def _migrations_dir() -> Traversable:
