@@ -191,8 +191,9 @@ def uid_of(pid: int) -> int:
 
 
 def test_postgres_and_elasticsearch_come_up_healthy_as_their_own_users(reachable_home: Path) -> None:
-    import psycopg
     from elasticsearch import Elasticsearch
+
+    from highway.adapters import postgres
 
     stack = Stack(reachable_home, PG_ES_BASE)
     try:
@@ -203,13 +204,7 @@ def test_postgres_and_elasticsearch_come_up_healthy_as_their_own_users(reachable
         assert by_name["kafka"].state == "stopped" and by_name["kafka"].pid is None
 
         conn = stack.connection()
-        with psycopg.connect(
-            host=conn.pg_host,
-            port=conn.pg_port,
-            user=conn.pg_user,
-            password=conn.pg_password,
-            dbname=conn.pg_database,
-        ) as pg:
+        with postgres.connect(conn) as pg:  # the adapter every sink uses, against the stack's settings
             assert pg.execute("SELECT current_user, current_database()").fetchone() == ("highway", "highway")
         es = Elasticsearch(conn.es_url)
         (node,) = es.nodes.info(node_id="_local")["nodes"].values()
