@@ -171,8 +171,9 @@ class Stack:
             service.step(f"waiting until it answers on {service.address}")
         deadline = time.monotonic() + service.start_timeout
         while time.monotonic() < deadline:
-            state, _ = inspect_pid(service.pid_file, service.marker())
-            if state is not PidState.RUNNING:
+            # the pid we launched: right after the fork its command line may not show the marker yet
+            # (exec still in progress), so only a dead process counts as "exited" here
+            if pid is not None and not is_alive(pid):
                 raise StackError(
                     f"{service.name}: the process (pid {pid}) exited during start; see {service.log_file}\n"
                     f"{service.log_tail()}"
