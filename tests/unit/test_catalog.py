@@ -53,7 +53,7 @@ def _mutate(entry: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("key", "value", "allowed"),
     [
-        ("kind", "gold", "one of bronze"),
+        ("kind", "platinum", "one of bronze, silver, gold"),
         ("name", "Bad Name", "lower_snake_case"),
         ("source.topic", "bad topic!", "Kafka topic name"),
         ("source.starting_offsets", "yesterday", "one of earliest, latest"),

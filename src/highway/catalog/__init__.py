@@ -1,29 +1,44 @@
-"""The app catalog: ``spark_apps/catalog/*.yaml`` -> frozen, validated ``AppSpec`` values.
+"""The app catalog: ``spark_apps/catalog/*.yaml`` -> frozen, validated specs (one class per app kind).
 
 ``load(path)`` reads a file (I/O); ``parse(data, source)`` validates a plain dict (pure). Every error
 is a ``CatalogError`` naming the file, the key, the bad value and what is allowed.
 """
 
 from highway.catalog.model import (
+    Aggregation,
     AppSpec,
+    BronzeSpec,
+    DeltaSource,
     DeltaTable,
     Field,
+    GoldSpec,
     KafkaSource,
     Resources,
+    SearchSink,
+    SilverSpec,
     Trigger,
+    WarehouseSink,
 )
 from highway.catalog.parse import parse
-from highway.catalog.store import catalog_dir, get, load, load_all
+from highway.catalog.store import catalog_dir, get, get_bronze, load, load_all
 
 __all__ = [
+    "Aggregation",
     "AppSpec",
+    "BronzeSpec",
+    "DeltaSource",
     "DeltaTable",
     "Field",
+    "GoldSpec",
     "KafkaSource",
     "Resources",
+    "SearchSink",
+    "SilverSpec",
     "Trigger",
+    "WarehouseSink",
     "catalog_dir",
     "get",
+    "get_bronze",
     "load",
     "load_all",
     "parse",

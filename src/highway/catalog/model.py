@@ -1,10 +1,17 @@
-"""Frozen dataclasses describing one streaming app."""
+"""Frozen dataclasses describing one streaming app, one class per kind.
+
+- ``bronze``: Kafka -> bronze Delta table (+ DLQ table for records that do not parse).
+- ``silver``: bronze Delta table (as a stream) -> deduplicated, cleaned silver Delta table, an
+  Elasticsearch index and the PostgreSQL warehouse (+ DLQ table for documents a sink refuses).
+- ``gold``:   silver Delta table (as a stream) -> windowed aggregates in the warehouse, with the
+  events that came after the watermark kept in a late-events table.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-APP_KINDS = ("bronze",)
+APP_KINDS = ("bronze", "silver", "gold")
 FIELD_TYPES = ("string", "int", "long", "double", "boolean", "timestamp")
 STARTING_OFFSETS = ("earliest", "latest")
 PARTITION_COLUMNS = ("event_date", "event_hour")
@@ -27,9 +34,52 @@ class KafkaSource:
 
 
 @dataclass(frozen=True)
+class DeltaSource:
+    """Another app's Delta table, read as a stream (append-only commits)."""
+
+    table: str
+    max_files_per_trigger: int
+
+
+@dataclass(frozen=True)
 class DeltaTable:
     table: str
     partition_by: tuple[str, ...] = ()
+
+    @property
+    def view_name(self) -> str:
+        """Its name in ``highway sql``: ``bronze/shop_events`` -> ``bronze_shop_events``."""
+        return self.table.replace("/", "_").replace("-", "_").replace(".", "_")
+
+
+@dataclass(frozen=True)
+class SearchSink:
+    """Elasticsearch: documents written through a write alias, ``_id`` = the event id."""
+
+    alias: str
+    chunk_size: int
+    concurrency: int
+    max_retries: int  # per bulk chunk, for items answered 429/5xx
+    retry_seconds: float  # how long a batch keeps retrying an unreachable cluster before it fails
+
+
+@dataclass(frozen=True)
+class WarehouseSink:
+    """A PostgreSQL table, written with an upsert on ``key`` and a batch ledger."""
+
+    table: str
+    key: tuple[str, ...]
+    retry_seconds: float
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """Tumbling event-time windows over one event type, grouped by one column."""
+
+    event_type: str
+    group_by: str
+    window_minutes: int
+    watermark_minutes: int
 
 
 @dataclass(frozen=True)
@@ -44,19 +94,53 @@ class Resources:
 
 
 @dataclass(frozen=True)
-class AppSpec:
+class _Common:
     name: str
     kind: str
     description: str
-    source: KafkaSource
-    schema: tuple[Field, ...]
-    sink: DeltaTable
-    dlq: DeltaTable
     trigger: Trigger
     checkpoint: str
     status_prefix: str
     resources: Resources
 
+
+@dataclass(frozen=True)
+class BronzeSpec(_Common):
+    source: KafkaSource
+    schema: tuple[Field, ...]
+    sink: DeltaTable
+    dlq: DeltaTable
+
     @property
     def required_fields(self) -> tuple[str, ...]:
         return tuple(f.name for f in self.schema if f.required)
+
+    def delta_tables(self) -> tuple[DeltaTable, ...]:
+        return (self.sink, self.dlq)
+
+
+@dataclass(frozen=True)
+class SilverSpec(_Common):
+    source: DeltaSource
+    schema: tuple[Field, ...]
+    sink: DeltaTable
+    dlq: DeltaTable
+    search: SearchSink
+    warehouse: WarehouseSink
+
+    def delta_tables(self) -> tuple[DeltaTable, ...]:
+        return (self.sink, self.dlq)
+
+
+@dataclass(frozen=True)
+class GoldSpec(_Common):
+    source: DeltaSource
+    aggregation: Aggregation
+    warehouse: WarehouseSink
+    late_table: str  # warehouse table of the events that came after the watermark
+
+    def delta_tables(self) -> tuple[DeltaTable, ...]:
+        return ()
+
+
+AppSpec = BronzeSpec | SilverSpec | GoldSpec

@@ -15,12 +15,19 @@ from highway.catalog.model import (
     FIELD_TYPES,
     PARTITION_COLUMNS,
     STARTING_OFFSETS,
+    Aggregation,
     AppSpec,
+    BronzeSpec,
+    DeltaSource,
     DeltaTable,
     Field,
+    GoldSpec,
     KafkaSource,
     Resources,
+    SearchSink,
+    SilverSpec,
     Trigger,
+    WarehouseSink,
 )
 from highway.errors import CatalogError
 
@@ -28,6 +35,10 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
 TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
 PATH_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
 MEMORY_RE = re.compile(r"^[1-9][0-9]*[mg]$")
+ALIAS_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,200}$")
+WAREHOUSE_TABLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}\.[a-z_][a-z0-9_]{0,62}$")
+COLUMN_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+DEFAULT_RETRY_SECONDS = 180.0
 
 T = TypeVar("T")
 _MISSING = object()
@@ -91,7 +102,7 @@ class _Section:
         return _Section(self.source, self.key(name), self.raw(name), required, set(optional))
 
 
-def _source(root: _Section) -> KafkaSource:
+def _kafka_source(root: _Section) -> KafkaSource:
     s = root.section(
         "source", {"topic"}, {"partitions", "starting_offsets", "max_offsets_per_trigger", "max_event_bytes"}
     )
@@ -102,6 +113,21 @@ def _source(root: _Section) -> KafkaSource:
         max_offsets_per_trigger=s.positive("max_offsets_per_trigger", int, 50_000),
         max_event_bytes=s.positive("max_event_bytes", int, 1_048_576),
     )
+
+
+def _delta_source(root: _Section) -> DeltaSource:
+    s = root.section("source", {"table"}, {"max_files_per_trigger"})
+    return DeltaSource(
+        table=_lake_path(s, "table"),
+        max_files_per_trigger=s.positive("max_files_per_trigger", int, 100),
+    )
+
+
+def _lake_path(s: _Section, name: str) -> str:
+    table = s.text(name, PATH_RE, "a relative path under the lake root, e.g. bronze/shop_events")
+    if ".." in table.split("/"):
+        raise CatalogError(s.source, s.key(name), table, "a path without '..'")
+    return table
 
 
 def _schema(root: _Section) -> tuple[Field, ...]:
@@ -132,10 +158,7 @@ def _table(root: _Section, name: str) -> DeltaTable:
         raise CatalogError(
             root.source, t.key("partition_by"), partition_by, "a list of " + ", ".join(PARTITION_COLUMNS)
         )
-    table = t.text("table", PATH_RE, "a relative path under the lake root, e.g. bronze/shop_events")
-    if ".." in table.split("/"):
-        raise CatalogError(root.source, t.key("table"), table, "a path without '..'")
-    return DeltaTable(table=table, partition_by=tuple(partition_by))
+    return DeltaTable(table=_lake_path(t, "table"), partition_by=tuple(partition_by))
 
 
 def _resources(root: _Section) -> Resources:
@@ -146,27 +169,99 @@ def _resources(root: _Section) -> Resources:
     )
 
 
-def parse(data: object, source: str = "<catalog>") -> AppSpec:
-    """Validate one catalog entry and return it as a frozen ``AppSpec``."""
-    root = _Section(
-        source,
-        "",
-        data,
-        {"name", "kind", "source", "schema", "sink", "dlq", "checkpoint", "status_prefix"},
-        {"description", "trigger", "resources"},
+def _search(root: _Section) -> SearchSink:
+    s = root.section("search", {"alias"}, {"chunk_size", "concurrency", "max_retries", "retry_seconds"})
+    return SearchSink(
+        alias=s.text("alias", ALIAS_RE, "a lower-case Elasticsearch alias: a-z, 0-9, '_', '-'"),
+        chunk_size=s.positive("chunk_size", int, 1000),
+        concurrency=s.positive("concurrency", int, 2),
+        max_retries=s.positive("max_retries", int, 5),
+        retry_seconds=s.positive("retry_seconds", float, DEFAULT_RETRY_SECONDS),
     )
+
+
+def _warehouse(root: _Section) -> WarehouseSink:
+    s = root.section("warehouse", {"table", "key"}, {"retry_seconds"})
+    key = s.raw("key")
+    if (
+        not isinstance(key, list)
+        or not key
+        or not all(isinstance(k, str) and COLUMN_RE.match(k) for k in key)
+    ):
+        raise CatalogError(
+            root.source, s.key("key"), key, "a non-empty list of lower_snake_case column names"
+        )
+    return WarehouseSink(
+        table=s.text(
+            "table", WAREHOUSE_TABLE_RE, "schema.table in lower_snake_case, e.g. warehouse.shop_events"
+        ),
+        key=tuple(key),
+        retry_seconds=s.positive("retry_seconds", float, DEFAULT_RETRY_SECONDS),
+    )
+
+
+def _aggregation(root: _Section) -> Aggregation:
+    s = root.section("aggregation", {"event_type", "group_by", "window_minutes"}, {"watermark_minutes"})
+    watermark = s.typed("watermark_minutes", int, 10)
+    if watermark < 0:
+        raise CatalogError(root.source, s.key("watermark_minutes"), watermark, "0 or more minutes")
+    return Aggregation(
+        event_type=s.text("event_type", NAME_RE, "an event type such as order_placed"),
+        group_by=s.text("group_by", NAME_RE, "a lower_snake_case column name"),
+        window_minutes=s.positive("window_minutes", int),
+        watermark_minutes=watermark,
+    )
+
+
+COMMON_REQUIRED = {"name", "kind", "source", "checkpoint", "status_prefix"}
+COMMON_OPTIONAL = {"description", "trigger", "resources"}
+KIND_KEYS: dict[str, set[str]] = {
+    "bronze": {"schema", "sink", "dlq"},
+    "silver": {"schema", "sink", "dlq", "search", "warehouse"},
+    "gold": {"aggregation", "warehouse", "late_table"},
+}
+
+
+def parse(data: object, source: str = "<catalog>") -> AppSpec:
+    """Validate one catalog entry and return it as a frozen spec of its kind."""
+    if isinstance(data, Mapping) and "kind" in data:
+        kind = _Section(source, "", {"kind": data["kind"]}, {"kind"}, set()).choice("kind", APP_KINDS)
+    else:
+        kind = "bronze"  # the key check below names what is missing
+    root = _Section(source, "", data, COMMON_REQUIRED | KIND_KEYS[kind], COMMON_OPTIONAL)
     trigger = root.section("trigger", set(), {"interval_seconds"}) if "trigger" in root.data else None
     path_help = "a relative path under the lake root"
-    return AppSpec(
-        name=root.text("name", NAME_RE, "lower_snake_case, 2-63 characters, starting with a letter"),
-        kind=root.choice("kind", APP_KINDS),
-        description=root.typed("description", str, ""),
-        source=_source(root),
-        schema=_schema(root),
-        sink=_table(root, "sink"),
-        dlq=_table(root, "dlq"),
-        trigger=Trigger(trigger.positive("interval_seconds", float, 5.0) if trigger else 5.0),
-        checkpoint=root.text("checkpoint", PATH_RE, path_help),
-        status_prefix=root.text("status_prefix", PATH_RE, path_help),
-        resources=_resources(root) if "resources" in root.data else Resources("1g", 4),
+    common = {
+        "name": root.text("name", NAME_RE, "lower_snake_case, 2-63 characters, starting with a letter"),
+        "kind": kind,
+        "description": root.typed("description", str, ""),
+        "trigger": Trigger(trigger.positive("interval_seconds", float, 5.0) if trigger else 5.0),
+        "checkpoint": root.text("checkpoint", PATH_RE, path_help),
+        "status_prefix": root.text("status_prefix", PATH_RE, path_help),
+        "resources": _resources(root) if "resources" in root.data else Resources("1g", 4),
+    }
+    if kind == "bronze":
+        return BronzeSpec(
+            **common,
+            source=_kafka_source(root),
+            schema=_schema(root),
+            sink=_table(root, "sink"),
+            dlq=_table(root, "dlq"),
+        )
+    if kind == "silver":
+        return SilverSpec(
+            **common,
+            source=_delta_source(root),
+            schema=_schema(root),
+            sink=_table(root, "sink"),
+            dlq=_table(root, "dlq"),
+            search=_search(root),
+            warehouse=_warehouse(root),
+        )
+    return GoldSpec(
+        **common,
+        source=_delta_source(root),
+        aggregation=_aggregation(root),
+        warehouse=_warehouse(root),
+        late_table=root.text("late_table", WAREHOUSE_TABLE_RE, "schema.table in lower_snake_case"),
     )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from highway.catalog.model import AppSpec
+from highway.catalog.model import AppSpec, BronzeSpec
 from highway.catalog.parse import parse
 from highway.errors import CatalogError
 
@@ -50,3 +50,14 @@ def get(name: str, directory: Path | None = None) -> AppSpec:
         known = ", ".join(sorted(p.stem for p in directory.glob("*.yaml"))) or "(none)"
         raise CatalogError(str(directory), "app", name, f"an app in the catalog: {known}")
     return load(path)
+
+
+def get_bronze(name: str, directory: Path | None = None) -> BronzeSpec:
+    """An app that reads Kafka (what ``highway produce`` writes to); others are refused by name."""
+    spec = get(name, directory)
+    if not isinstance(spec, BronzeSpec):
+        bronze = sorted(n for n, s in load_all(directory).items() if isinstance(s, BronzeSpec))
+        raise CatalogError(
+            f"{name}.yaml", "kind", spec.kind, f"a bronze app (reads Kafka): {', '.join(bronze) or '(none)'}"
+        )
+    return spec
