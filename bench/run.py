@@ -79,7 +79,7 @@ def measure_throughput(spark: Any, conn: Any, name: str, events: int) -> list[Th
     from highway.spark.apps import kafka_stream, start_bronze, table_path
     from highway.spark.metrics import AppMetrics
 
-    spec = catalog.get(name)
+    spec = catalog.get_bronze(name)
     console.print(f"[bold]throughput[/]: producing {events:,} events to {spec.source.topic}")
     _produce(name, events, "--bad-ratio", "0.01", "--late-ratio", "0.05")
 
@@ -144,7 +144,7 @@ def measure_freshness(spark: Any, conn: Any, name: str, rate: int, seconds: int)
     """Per-event delay from Kafka timestamp to the Delta commit that made it visible, in seconds."""
     from highway import catalog
 
-    spec = catalog.get(name)
+    spec = catalog.get_bronze(name)
     console.print(f"[bold]freshness[/]: {rate} events/s for {seconds}s into a running bronze app")
     _produce(name, 1, "--bad-ratio", "0")  # the topic exists before the app subscribes
     quiet = subprocess.DEVNULL

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from highway.catalog import AppSpec, catalog_dir, load
+from highway.catalog import BronzeSpec, catalog_dir, load
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -30,7 +30,7 @@ def app_variant(
     base: str = "bronze_shop_events",
     trigger_seconds: float | None = None,
     **source: Any,
-) -> AppSpec:
+) -> BronzeSpec:
     """A copy of a shipped catalog app with its own topic, tables and checkpoint, for one test."""
     data = yaml.safe_load((catalog_dir() / f"{base}.yaml").read_text())
     if trigger_seconds is not None:
@@ -52,7 +52,9 @@ def env_for(catalog: Path) -> dict[str, str]:
     return {**os.environ, "HIGHWAY_CATALOG": str(catalog), "PYTHONUNBUFFERED": "1"}
 
 
-def produce(catalog: Path, spec: AppSpec, count: int, record: Path, *args: str, timeout: float = 600) -> None:
+def produce(
+    catalog: Path, spec: BronzeSpec, count: int, record: Path, *args: str, timeout: float = 600
+) -> None:
     cmd = [HIGHWAY, "produce", "--app", spec.name, "--count", str(count), "--record", str(record), *args]
     done = subprocess.run(
         cmd, env=env_for(catalog), capture_output=True, text=True, timeout=timeout, check=False
@@ -60,7 +62,7 @@ def produce(catalog: Path, spec: AppSpec, count: int, record: Path, *args: str, 
     assert done.returncode == 0, f"produce failed:\n{done.stdout}\n{done.stderr}"
 
 
-def start_app(catalog: Path, spec: AppSpec, log: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_app(catalog: Path, spec: BronzeSpec, log: Path, *args: str) -> subprocess.Popen[bytes]:
     """`highway run APP` in its own process group (so a kill reaches the driver AND its JVM)."""
     out = log.open("ab")
     return subprocess.Popen(
@@ -140,7 +142,7 @@ def read_records(*paths: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def audit(spark: SparkSession, conn: Connection, spec: AppSpec, records: list[dict[str, Any]]) -> Audit:
+def audit(spark: SparkSession, conn: Connection, spec: BronzeSpec, records: list[dict[str, Any]]) -> Audit:
     """Compare what was produced (the record files) with what both Delta tables hold."""
     valid = {(r["partition"], r["offset"]) for r in records if r["valid"]}
     invalid = {(r["partition"], r["offset"], r["reason"]) for r in records if not r["valid"]}

@@ -42,7 +42,7 @@ def _run(cmd: list[str], what: str) -> None:
         raise HighwayError(f"{what} failed (command: {' '.join(cmd[1:])}); see the messages above")
 
 
-def _lake_counts(conn: Connection, spec: catalog.AppSpec) -> tuple[int, Counter[str]]:
+def _lake_counts(conn: Connection, spec: catalog.BronzeSpec) -> tuple[int, Counter[str]]:
     from highway.spark.session import build_session
 
     spark = build_session(conn, "highway-demo-report")
@@ -58,7 +58,7 @@ def _lake_counts(conn: Connection, spec: catalog.AppSpec) -> tuple[int, Counter[
 
 
 def _report(
-    spec: catalog.AppSpec,
+    spec: catalog.BronzeSpec,
     conn: Connection,
     produced: tuple[int, Counter[str]],
     lake: tuple[int, Counter[str]],
@@ -89,7 +89,7 @@ def run_demo(home: Path, port_base: int, count: int) -> None:
     stack = Stack(home, port_base)
     stack.up()
     conn = stack.connection()
-    spec = catalog.get(APP)
+    spec = catalog.get_bronze(APP)
     kafka.ensure_topic(conn.kafka_bootstrap, spec.source.topic, spec.source.partitions)
     runs = home / "demo"
     runs.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ import pytest
 
 import hwtest
 from highway.adapters import kafka, s3
-from highway.catalog import AppSpec
+from highway.catalog import BronzeSpec
 from highway.core.progress import merge_end_offsets, parse_batch_metadata
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
@@ -51,7 +51,7 @@ def test_100k_events_with_1pct_bad_land_exactly_once(tmp_path, stack, conn, spar
     assert {int(p): o for p, o in hb["offsets"][spec.source.topic].items()} == ends
 
 
-def _fast_app_with_events(tmp_path: Path, suffix: str, count: int) -> tuple[Path, AppSpec, Path, Path]:
+def _fast_app_with_events(tmp_path: Path, suffix: str, count: int) -> tuple[Path, BronzeSpec, Path, Path]:
     """Small batches on a 1 s trigger (many commits to land a fault in), fed ``count`` events."""
     catalog = tmp_path / "catalog"
     spec = hwtest.app_variant(catalog, suffix, trigger_seconds=1, max_offsets_per_trigger=1500)

@@ -198,3 +198,77 @@ def write_batch(
     except psycopg.Error as exc:
         raise _wrap(exc, f"write batch {batch_id} of app {app!r} to {table}") from exc
     return BatchOutcome(written=written, replayed=False)
+
+
+# --- windowed aggregates (gold) ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WindowBatch:
+    """One gold micro-batch: window increments, late events, and the watermark before and after it."""
+
+    table: str
+    columns: Sequence[str]
+    key_columns: Sequence[str]
+    sum_columns: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    late_table: str
+    late_columns: Sequence[str]
+    late_rows: Sequence[Sequence[Any]]
+    watermark_before: Any  # datetime | None: what the batch was split with
+    watermark_after: Any  # datetime | None
+
+
+def read_watermark(pgconn: PgConnection, app: str) -> Any:
+    """The app's stored event-time watermark (an aware datetime), or None before its first batch."""
+    try:
+        row = pgconn.execute(
+            f"SELECT watermark FROM {plan.quote_table(warehouse.WATERMARKS_TABLE)} WHERE app = %s", [app]
+        ).fetchone()
+    except psycopg.Error as exc:
+        raise _wrap(exc, f"read the watermark of app {app!r}") from exc
+    return None if row is None else row[0]
+
+
+def write_window_batch(pgconn: PgConnection, app: str, batch_id: int, batch: WindowBatch) -> BatchOutcome:
+    """Add one batch's window increments, record its late events and advance the watermark, once.
+
+    One transaction with the ledger row: a replayed batch finds the ledger row and does nothing. The
+    stored watermark is locked and compared with the one the batch was split with; a difference means
+    another writer moved it, and the batch is refused rather than counted against the wrong watermark.
+    """
+    _require_idle(pgconn)
+    marks = plan.quote_table(warehouse.WATERMARKS_TABLE)
+    ledger = plan.quote_table(warehouse.LEDGER_TABLE)
+    upsert = plan.additive_upsert_sql(batch.table, batch.columns, batch.key_columns, batch.sum_columns)
+    late = plan.insert_ignore_sql(batch.late_table, batch.late_columns)
+    try:
+        with pgconn.transaction(), pgconn.cursor() as cur:
+            if not _claim_batch(cur, app, batch_id, batch.table):
+                return BatchOutcome(written=0, replayed=True)
+            row = cur.execute(f"SELECT watermark FROM {marks} WHERE app = %s FOR UPDATE", [app]).fetchone()
+            stored = None if row is None else row[0]
+            if stored != batch.watermark_before:
+                raise TerminalError(
+                    f"PostgreSQL: app {app!r} batch {batch_id}: the watermark moved from "
+                    f"{batch.watermark_before} to {stored} while the batch ran; is a second driver running?"
+                )
+            if batch.rows:
+                cur.executemany(upsert, batch.rows)
+            if batch.late_rows:
+                cur.executemany(late, batch.late_rows)
+            if batch.watermark_after is not None and batch.watermark_after != stored:
+                cur.execute(
+                    f"INSERT INTO {marks} (app, watermark, batch_id) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (app) DO UPDATE SET watermark = EXCLUDED.watermark, "
+                    "batch_id = EXCLUDED.batch_id, updated_at = now()",
+                    [app, batch.watermark_after, batch_id],
+                )
+            written = len(batch.rows) + len(batch.late_rows)
+            cur.execute(
+                f"UPDATE {ledger} SET rows = %s WHERE app = %s AND batch_id = %s AND table_name = %s",
+                [written, app, batch_id, batch.table],
+            )
+    except psycopg.Error as exc:
+        raise _wrap(exc, f"write window batch {batch_id} of app {app!r} to {batch.table}") from exc
+    return BatchOutcome(written=written, replayed=False)

@@ -67,6 +67,21 @@ def merge_end_offsets(*maps: Mapping[str, Mapping[int, int]]) -> dict[str, dict[
     return out
 
 
+def _delta_versions(sources: list[Mapping[str, Any]]) -> dict[str, int]:
+    """Table version each Delta source has read up to, keyed by the source's description."""
+    versions: dict[str, int] = {}
+    for source in sources:
+        end = source.get("endOffset")
+        if isinstance(end, str):
+            try:
+                end = json.loads(end)
+            except ValueError:
+                continue
+        if isinstance(end, dict) and isinstance(end.get("reservoirVersion"), int):
+            versions[str(source.get("description", "delta"))] = end["reservoirVersion"]
+    return versions
+
+
 def _end_offsets(sources: list[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
     offsets: dict[str, dict[str, int]] = {}
     for source in sources:
@@ -98,6 +113,7 @@ def heartbeat(app: str, progress: Mapping[str, Any], now: float) -> dict[str, An
         "processed_rows_per_second": float(progress.get("processedRowsPerSecond") or 0.0),
         "batch_duration_ms": int(durations.get("triggerExecution") or 0),
         "offsets": _end_offsets(list(progress.get("sources") or [])),
+        "delta_versions": _delta_versions(list(progress.get("sources") or [])),
     }
 
 

@@ -159,3 +159,41 @@ def pending_migrations(applied: set[int], available: list[Migration]) -> list[Mi
             f"refusing to apply later ones out of order"
         )
     return [m for m in ordered if m[0] not in applied]
+
+
+def additive_upsert_sql(
+    table: str, columns: Sequence[str], key_columns: Sequence[str], sums: Sequence[str]
+) -> str:
+    """INSERT rows given as parameters; on a key already there, add ``sums`` to the stored values.
+
+    Used by windowed aggregates: each batch carries the increments of the windows it touched, and the
+    batch ledger (same transaction) makes sure one batch's increments are added once.
+    """
+    _checked_columns(columns, key_columns)
+    for column in sums:
+        if column not in columns or column in key_columns:
+            raise TerminalError(
+                f"warehouse: sum column {column!r} must be a non-key column of {list(columns)}"
+            )
+    keys = _column_list(key_columns)
+    updates = ", ".join(
+        f"{quote_identifier(c)} = {quote_table(table)}.{quote_identifier(c)} + EXCLUDED.{quote_identifier(c)}"
+        for c in sums
+    )
+    others = [c for c in columns if c not in key_columns and c not in sums]
+    updates += "".join(f", {quote_identifier(c)} = EXCLUDED.{quote_identifier(c)}" for c in others)
+    placeholders = ", ".join(["%s"] * len(columns))
+    return (
+        f"INSERT INTO {quote_table(table)} ({_column_list(columns)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({keys}) DO UPDATE SET {updates}, updated_at = now()"
+    )
+
+
+def insert_ignore_sql(table: str, columns: Sequence[str]) -> str:
+    """INSERT one row given as parameters; a row with the same key already there is left as is."""
+    _checked_columns(columns, columns[:1])
+    placeholders = ", ".join(["%s"] * len(columns))
+    return (
+        f"INSERT INTO {quote_table(table)} ({_column_list(columns)}) VALUES ({placeholders}) "
+        "ON CONFLICT DO NOTHING"
+    )

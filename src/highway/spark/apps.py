@@ -9,12 +9,13 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from highway import catalog, connection
-from highway.catalog import AppSpec
+from highway.catalog import AppSpec, BronzeSpec, GoldSpec, SilverSpec
 from highway.connection import Connection
 from highway.core.progress import failure_summary
 from highway.errors import TerminalError, TransientError
 from highway.spark.bronze import BronzeBatch
 from highway.spark.metrics import AppMetrics
+from highway.spark.sinks import SinkTally
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -28,7 +29,7 @@ def table_path(conn: Connection, relative: str) -> str:
     return conn.lake_path(relative)
 
 
-def kafka_stream(spark: SparkSession, spec: AppSpec, conn: Connection) -> DataFrame:
+def kafka_stream(spark: SparkSession, spec: BronzeSpec, conn: Connection) -> DataFrame:
     return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", conn.kafka_bootstrap)
@@ -41,7 +42,7 @@ def kafka_stream(spark: SparkSession, spec: AppSpec, conn: Connection) -> DataFr
 
 
 def start_bronze(
-    spark: SparkSession, spec: AppSpec, conn: Connection, metrics: AppMetrics, available_now: bool = False
+    spark: SparkSession, spec: BronzeSpec, conn: Connection, metrics: AppMetrics, available_now: bool = False
 ) -> StreamingQuery:
     """Start the bronze query; ``available_now`` drains what the topic holds, then stops (bench, backfill)."""
     writer = (
@@ -53,6 +54,50 @@ def start_bronze(
     if available_now:
         return writer.trigger(availableNow=True).start()
     return writer.trigger(processingTime=f"{spec.trigger.interval_seconds} seconds").start()
+
+
+def _delta_source_path(spark: SparkSession, spec: SilverSpec | GoldSpec, conn: Connection) -> str:
+    """The source table's path; a clear error if the upstream app has not created it yet."""
+    path = conn.lake_path(spec.source.table)
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
+    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    if not fs.exists(hadoop_path):
+        raise TerminalError(
+            f"app {spec.name}: its source table {spec.source.table} ({path}) does not exist yet; "
+            "run the app that writes it first"
+        )
+    return path
+
+
+def start_streaming(
+    spark: SparkSession, spec: AppSpec, conn: Connection, metrics: AppMetrics, tally: SinkTally
+) -> StreamingQuery:
+    """Start the app's query by kind: bronze reads Kafka, silver and gold read a Delta table."""
+    if isinstance(spec, BronzeSpec):
+        return start_bronze(spark, spec, conn, metrics)
+    from highway.spark.gold import GoldBatch
+    from highway.spark.silver import SilverBatch
+
+    _delta_source_path(spark, spec, conn)
+    batch_fn = (
+        SilverBatch(spec, conn, metrics, tally)
+        if isinstance(spec, SilverSpec)
+        else GoldBatch(spec, conn, metrics, tally)
+    )
+    source = (
+        spark.readStream.format("delta")
+        .option("maxFilesPerTrigger", spec.source.max_files_per_trigger)
+        .load(conn.lake_path(spec.source.table))
+    )
+    return (
+        source.writeStream.queryName(spec.name)
+        .foreachBatch(batch_fn)
+        .option("checkpointLocation", table_path(conn, spec.checkpoint))
+        .trigger(processingTime=f"{spec.trigger.interval_seconds} seconds")
+        .start()
+    )
 
 
 def heartbeat_writer(spec: AppSpec, conn: Connection) -> Any:
@@ -108,17 +153,16 @@ def run_app(name: str, until_idle: float | None = None, metrics_port: int | None
     from highway.spark.session import build_session
 
     spec = catalog.get(name)
-    if spec.kind != "bronze":
-        raise TerminalError(f"app {name}: kind {spec.kind!r} has no runner yet; allowed: bronze")
     conn = connection.load()
     stop = StopRequest()
     stop.install()
     spark = build_session(conn, spec.name, spec.resources.shuffle_partitions, spec.resources.driver_memory)
     metrics = AppMetrics(spec.name)
+    tally = SinkTally(metrics)
     port = metrics.serve(metrics_port)
-    reporter = ProgressReporter(spec.name, heartbeat_writer(spec, conn), metrics)
+    reporter = ProgressReporter(spec.name, heartbeat_writer(spec, conn), metrics, sinks=tally.snapshot)
     spark.streams.addListener(reporter)
-    query = start_bronze(spark, spec, conn, metrics)
+    query = start_streaming(spark, spec, conn, metrics, tally)
     print(f"{spec.name}: running (query {query.id}); metrics on http://127.0.0.1:{port}/metrics", flush=True)
     try:
         outcome = _wait(query, reporter, stop, until_idle)

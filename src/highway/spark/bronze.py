@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from highway.catalog import AppSpec
+from highway.catalog import BronzeSpec
 from highway.connection import Connection
 from highway.core.progress import PartitionRange, batch_metadata
 from highway.spark.metrics import AppMetrics
@@ -32,12 +32,12 @@ KAFKA_COLUMNS = ("topic", "partition", "offset", "timestamp")
 TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS][.SSS][.SS][.S]XXX"
 
 
-def json_schema_ddl(spec: AppSpec) -> str:
+def json_schema_ddl(spec: BronzeSpec) -> str:
     fields = [f"`{f.name}` {SPARK_TYPES[f.type]}" for f in spec.schema]
     return ", ".join([*fields, f"`{CORRUPT}` STRING"])
 
 
-def _reason(spec: AppSpec) -> Column:
+def _reason(spec: BronzeSpec) -> Column:
     from pyspark.sql import functions as F
 
     missing = None
@@ -60,7 +60,7 @@ def _reason(spec: AppSpec) -> Column:
     )
 
 
-def classify(raw: DataFrame, spec: AppSpec) -> DataFrame:
+def classify(raw: DataFrame, spec: BronzeSpec) -> DataFrame:
     """Kafka rows -> one row per record with the parsed event columns and ``dlq_reason`` (null = valid)."""
     from pyspark.sql import functions as F
 
@@ -82,7 +82,7 @@ def classify(raw: DataFrame, spec: AppSpec) -> DataFrame:
     return parsed.withColumn("dlq_reason", _reason(spec))
 
 
-def valid_rows(classified: DataFrame, spec: AppSpec) -> DataFrame:
+def valid_rows(classified: DataFrame, spec: BronzeSpec) -> DataFrame:
     """Typed event columns + UTC partition columns + the Kafka coordinates of each row."""
     from pyspark.sql import functions as F
 
@@ -124,7 +124,7 @@ def dead_letters(classified: DataFrame) -> DataFrame:
 class BronzeBatch:
     """The ``foreachBatch`` function of a bronze app: classify, then commit both tables exactly once."""
 
-    def __init__(self, spec: AppSpec, conn: Connection, metrics: AppMetrics) -> None:
+    def __init__(self, spec: BronzeSpec, conn: Connection, metrics: AppMetrics) -> None:
         self.spec = spec
         self.bronze_path = conn.lake_path(spec.sink.table)
         self.dlq_path = conn.lake_path(spec.dlq.table)

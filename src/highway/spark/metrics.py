@@ -46,6 +46,12 @@ class AppMetrics:
         self.rows_written = Counter(
             "highway_rows_written", "Rows committed per table", [*labels, "table"], registry=self.registry
         )
+        self.sink_failed = Counter(
+            "highway_sink_rows_refused",
+            "Rows a sink refused for good (sent to the DLQ)",
+            [*labels, "sink"],
+            registry=self.registry,
+        )
         self.heartbeat_failures = Counter(
             "highway_heartbeat_failures",
             "Heartbeats that could not be written",

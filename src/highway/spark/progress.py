@@ -27,12 +27,18 @@ class ProgressReporter(StreamingQueryListener):
     """
 
     def __init__(
-        self, app: str, write: HeartbeatWriter, metrics: AppMetrics, clock: Callable[[], float] = time.time
+        self,
+        app: str,
+        write: HeartbeatWriter,
+        metrics: AppMetrics,
+        clock: Callable[[], float] = time.time,
+        sinks: Callable[[], dict[str, Any]] | None = None,
     ):
         self.app = app
         self.write = write
         self.metrics = metrics
         self.clock = clock
+        self.sinks = sinks  # totals per sink (written, refused, replayed batches) for the heartbeat
         self.last_active = clock()
         self.last_heartbeat: dict[str, Any] | None = None
         self.batches = 0
@@ -45,6 +51,8 @@ class ProgressReporter(StreamingQueryListener):
     def onQueryProgress(self, event: Any) -> None:
         hb = heartbeat(self.app, json.loads(event.progress.json), self.clock())
         hb["state"] = "running"
+        if self.sinks is not None:
+            hb["sinks"] = self.sinks()
         with self._lock:
             self.last_heartbeat = hb
             self.batches += 1
@@ -68,6 +76,8 @@ class ProgressReporter(StreamingQueryListener):
                 return
             self.finished = True
             hb = dict(self.last_heartbeat or {"app": self.app, "offsets": {}})
+        if self.sinks is not None:
+            hb["sinks"] = self.sinks()
         hb["state"] = "failed" if error else "stopped"
         hb["error"] = error
         hb["written_at"] = self.clock()

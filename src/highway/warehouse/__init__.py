@@ -16,6 +16,19 @@ from highway.core.warehouse import Migration, parse_migration_filename
 SCHEMA = "warehouse"
 MIGRATIONS_TABLE = "warehouse.schema_migrations"
 LEDGER_TABLE = "warehouse.batch_ledger"
+WATERMARKS_TABLE = "warehouse.app_watermarks"
+LATE_EVENTS_COLUMNS = (
+    "app",
+    "event_id",
+    "event_type",
+    "event_time",
+    "group_key",
+    "amount",
+    "watermark",
+    "batch_id",
+)
+WINDOW_MEASURES = ("orders", "units", "revenue")  # after window_start, window_end and the group column
+WINDOW_SUMS = ("orders", "units", "revenue")
 
 SHOP_EVENTS_TABLE = "warehouse.shop_events"
 SHOP_EVENTS_KEY = ("event_id",)

@@ -1,0 +1,194 @@
+"""The sink contract: every sink is called with ``(batch_df, batch_id)`` and is idempotent per batch id.
+
+A sink returns a ``SinkResult`` (rows written, rows refused for good, whether the batch had already
+been written); ``SinkTally`` adds the results up for the heartbeat and the metrics. Refused rows go
+to the app's DLQ table with their reason; they are never silently dropped. Writes to a service that
+is down are retried (``highway.core.retry``) until the sink's ``retry_seconds``, then the batch fails
+and the stream replays it from its checkpoint.
+
+The Elasticsearch and warehouse sinks write from the driver: the micro-batch is collected once (as
+Arrow) and handed to the client libraries, which batch and parallelise the writes themselves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from highway.connection import Connection
+from highway.core.retry import retry_transient
+from highway.errors import TransientError
+from highway.spark.metrics import AppMetrics
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+
+    from highway.adapters.elasticsearch import BulkFailure
+
+log = logging.getLogger(__name__)
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SinkResult:
+    sink: str
+    written: int
+    failed: int = 0
+    replayed: bool = False
+    retries: int = 0
+
+
+class Sink(Protocol):
+    name: str
+
+    def write(self, batch: DataFrame, rows: Sequence[Row], batch_id: int) -> SinkResult: ...
+
+
+class SinkTally:
+    """Totals per sink since the app started, shared by the batch function and the progress reporter."""
+
+    def __init__(self, metrics: AppMetrics) -> None:
+        self.metrics = metrics
+        self._lock = threading.Lock()
+        self._totals: dict[str, dict[str, int]] = {}
+
+    def add(self, result: SinkResult) -> None:
+        with self._lock:
+            total = self._totals.setdefault(
+                result.sink, {"written": 0, "failed": 0, "replayed_batches": 0, "retries": 0}
+            )
+            total["written"] += result.written
+            total["failed"] += result.failed
+            total["replayed_batches"] += int(result.replayed)
+            total["retries"] += result.retries
+        self.metrics.written(result.sink, result.written)
+        if result.failed:
+            self.metrics.sink_failed.labels(self.metrics.app, result.sink).inc(result.failed)
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {name: dict(total) for name, total in self._totals.items()}
+
+
+def collect_rows(batch: DataFrame) -> list[Row]:
+    """The batch as plain dicts (timestamps as aware UTC datetimes), via Arrow."""
+    return batch.toArrow().to_pylist()
+
+
+def _notify(message: str) -> None:
+    print(message, flush=True)
+    log.warning(message)
+
+
+class ElasticsearchSink:
+    """Index documents through a write alias, ``_id`` = the event id; refused documents come back."""
+
+    name = "elasticsearch"
+
+    def __init__(self, conn: Connection, alias: str, template: dict[str, Any], settings: Any) -> None:
+        self.conn = conn
+        self.alias = alias
+        self.template = template
+        self.settings = settings  # catalog SearchSink
+        self._es: Any = None
+        self.refused: list[BulkFailure] = []
+
+    def _client(self) -> Any:
+        from highway.adapters import elasticsearch as es
+
+        if self._es is None:
+            client = es.client(self.conn)
+            es.ensure_alias(client, self.alias, self.template)
+            self._es = client
+        return self._es
+
+    def write(self, batch: DataFrame, rows: Sequence[Row], batch_id: int) -> SinkResult:
+        from highway.adapters import elasticsearch as es
+
+        def attempt() -> Any:
+            try:
+                return es.bulk_index(
+                    self._client(),
+                    self.alias,
+                    rows,
+                    chunk_size=self.settings.chunk_size,
+                    concurrency=self.settings.concurrency,
+                    max_retries=self.settings.max_retries,
+                )
+            except TransientError:
+                self._es = None  # a new client (and alias check) after an outage
+                raise
+
+        result, retries = retry_transient(
+            attempt, f"batch {batch_id} -> Elasticsearch '{self.alias}'", self.settings.retry_seconds,
+            time.monotonic, time.sleep, _notify,
+        )  # fmt: skip
+        self.refused = list(result.failed)
+        return SinkResult(self.name, result.written, len(result.failed), retries=retries + result.retries)
+
+
+class WarehouseSink:
+    """Upsert rows into a PostgreSQL table with the batch ledger (a replayed batch is a no-op)."""
+
+    name = "warehouse"
+
+    def __init__(
+        self,
+        conn: Connection,
+        app: str,
+        table: str,
+        columns: Sequence[str],
+        key: Sequence[str],
+        retry_seconds: float,
+    ) -> None:
+        self.conn = conn
+        self.app = app
+        self.table = table
+        self.columns = tuple(columns)
+        self.key = tuple(key)
+        self.retry_seconds = retry_seconds
+        self._pg: Any = None
+
+    def connection(self) -> Any:
+        from highway.adapters import postgres
+
+        if self._pg is None or self._pg.closed:
+            pg = postgres.connect(self.conn)
+            postgres.migrate(pg)
+            self._pg = pg
+        return self._pg
+
+    def reset(self) -> None:
+        if self._pg is not None:
+            with contextlib.suppress(Exception):  # already broken: nothing to close cleanly
+                self._pg.close()
+        self._pg = None
+
+    def retrying(self, action: Callable[[Any], Any], what: str) -> tuple[Any, int]:
+        """``action(pgconn)`` retried through an outage on a fresh connection each time."""
+
+        def attempt() -> Any:
+            try:
+                return action(self.connection())
+            except TransientError:
+                self.reset()
+                raise
+
+        return retry_transient(attempt, what, self.retry_seconds, time.monotonic, time.sleep, _notify)
+
+    def write(self, batch: DataFrame, rows: Sequence[Row], batch_id: int) -> SinkResult:
+        from highway.adapters import postgres
+
+        tuples = [tuple(row.get(c) for c in self.columns) for row in rows]
+        outcome, retries = self.retrying(
+            lambda pg: postgres.write_batch(
+                pg, self.app, batch_id, self.table, self.columns, self.key, tuples
+            ),
+            f"batch {batch_id} -> PostgreSQL {self.table}",
+        )
+        return SinkResult(self.name, outcome.written, 0, outcome.replayed, retries)
