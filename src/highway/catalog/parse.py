@@ -231,7 +231,7 @@ def parse(data: object, source: str = "<catalog>") -> AppSpec:
     root = _Section(source, "", data, COMMON_REQUIRED | KIND_KEYS[kind], COMMON_OPTIONAL)
     trigger = root.section("trigger", set(), {"interval_seconds"}) if "trigger" in root.data else None
     path_help = "a relative path under the lake root"
-    common = {
+    common: dict[str, Any] = {
         "name": root.text("name", NAME_RE, "lower_snake_case, 2-63 characters, starting with a letter"),
         "kind": kind,
         "description": root.typed("description", str, ""),
