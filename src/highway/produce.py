@@ -5,8 +5,10 @@ topic, a batching idempotent producer, pacing, a progress bar, the record file a
 Each record's key is its user id, so a user's events stay in order in one partition.
 
 ``--record FILE`` gets one JSON line per delivered record, written from its delivery report:
-``{"id", "valid", "reason", "late", "partition", "offset"}``. Records that were not delivered are
-counted, and ``run_produce`` raises ``TransientError`` if there is any.
+``{"id", "valid", "reason", "late", "dup", "partition", "offset"}``, where ``dup`` marks a re-send of
+an earlier valid event (``--dup-ratio``): an id appears once per send, so the distinct valid ids are
+the events downstream must hold once. Records that were not delivered are counted, and
+``run_produce`` raises ``TransientError`` if there is any.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from rich.table import Table
 
 from highway import catalog, connection
 from highway.adapters.kafka import KafkaProducer, ensure_topic
-from highway.catalog import AppSpec
+from highway.catalog import BronzeSpec
 from highway.core.events import (
     BROKER_MESSAGE_LIMIT,
     REQUIRED_FIELDS,
@@ -52,6 +54,7 @@ class ProduceSummary:
     delivered: int = 0
     valid: int = 0
     late: int = 0
+    duplicates: int = 0  # delivered re-sends of earlier valid events (also counted in valid)
     invalid: Counter[str] = field(default_factory=Counter)  # delivered bad records by reason
     partitions: Counter[int] = field(default_factory=Counter)  # delivered records by partition
     failures: Counter[str] = field(default_factory=Counter)  # undelivered records by client error
@@ -81,6 +84,7 @@ class _DeliveryLog:
         summary.delivered += 1
         summary.partitions[partition] += 1
         summary.late += event.late
+        summary.duplicates += event.duplicate
         if event.reason is None:
             summary.valid += 1
         else:
@@ -91,6 +95,7 @@ class _DeliveryLog:
                 "valid": event.reason is None,
                 "reason": event.reason,
                 "late": event.late,
+                "dup": event.duplicate,
                 "partition": partition,
                 "offset": offset,
             }
@@ -101,7 +106,7 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def check_schema(spec: AppSpec) -> None:
+def check_schema(spec: BronzeSpec) -> None:
     """Shop events always carry the five required fields; an app requiring more cannot be fed."""
     extra = sorted(set(spec.required_fields) - set(REQUIRED_FIELDS))
     if extra:
@@ -207,6 +212,7 @@ def print_summary(summary: ProduceSummary, console: Console) -> None:
     for reason, count in sorted(summary.invalid.items()):
         table.add_row(f"invalid: {reason}", f"{count:,}")
     table.add_row("late", f"{summary.late:,}")
+    table.add_row("duplicates (re-sent valid)", f"{summary.duplicates:,}")
     for partition, count in sorted(summary.partitions.items()):
         table.add_row(f"partition {partition}", f"{count:,}")
     for error, count in summary.failures.most_common():
@@ -228,15 +234,21 @@ def run_produce(
     *,
     clock: Clock = _utc_now,
     console: Console | None = None,
+    dup_ratio: float = 0.0,
 ) -> ProduceSummary:
     """Send ``count`` shop events to the app's topic (or ``topic``), print and return a summary.
 
     Raises ``TransientError`` if any record was not delivered (the summary is printed first).
     """
-    spec = catalog.get(app_name)
+    spec = catalog.get_bronze(app_name)
     check_schema(spec)
     generator = ShopEventGenerator(
-        seed, clock, bad_ratio=bad_ratio, late_ratio=late_ratio, max_event_bytes=spec.source.max_event_bytes
+        seed,
+        clock,
+        bad_ratio=bad_ratio,
+        late_ratio=late_ratio,
+        dup_ratio=dup_ratio,
+        max_event_bytes=spec.source.max_event_bytes,
     )
     topic = topic or spec.source.topic
     bootstrap = connection.load().kafka_bootstrap

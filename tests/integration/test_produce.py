@@ -118,3 +118,35 @@ def test_undelivered_records_fail_the_run(kafka_bootstrap: str, tmp_path: Path) 
     delivered = read_record_file(record)
     assert len(delivered) < 300
     assert len(delivered) == sum(end_offsets(kafka_bootstrap, topic).values())
+
+
+def test_duplicates_are_resent_valid_events_marked_in_the_record_file(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    topic = f"test.produce.dup.{uuid.uuid4().hex[:8]}"
+    record = tmp_path / "produced.jsonl"
+
+    done = produce(
+        kafka_bootstrap, topic, 2000, record, "--bad-ratio", "0.05", "--dup-ratio", "0.1", "--seed", "23"
+    )
+
+    assert done.returncode == 0, done.stderr
+    lines = read_record_file(record)
+    assert len(lines) == 2000
+    assert all(set(line) == {"id", "valid", "reason", "late", "dup", "partition", "offset"} for line in lines)
+    dups = [line for line in lines if line["dup"]]
+    assert 140 <= len(dups) <= 260
+    assert all(line["valid"] and line["reason"] is None for line in dups)
+    valid = [line for line in lines if line["valid"]]
+    assert len({line["id"] for line in valid}) == len(valid) - len(dups)  # each id once per send
+    assert "duplicates" in done.stdout
+    held = read_topic(kafka_bootstrap, topic, 2000)
+    first_send = {}
+    for line in sorted(lines, key=lambda ln: (ln["partition"], ln["offset"])):
+        key, value = held[(line["partition"], line["offset"])]
+        if line["dup"]:
+            original = first_send[line["id"]]  # same user: same partition, sent earlier
+            assert (key, value) == (original[0], original[1])
+            assert original[2] == line["late"]
+        elif line["valid"]:
+            first_send[line["id"]] = (key, value, line["late"])

@@ -16,6 +16,7 @@ from highway import catalog
 from highway.catalog import AppSpec
 from highway.core.events import (
     BAD_REASONS,
+    DUPLICATE_POOL,
     EVENT_FIELDS,
     EVENT_TYPES,
     REQUIRED_FIELDS,
@@ -222,7 +223,7 @@ def test_each_event_type_carries_its_details() -> None:
     expected = {
         "add_to_cart": ("product_id", "quantity", "price"),
         "remove_from_cart": ("product_id", "quantity", "price"),
-        "order_placed": ("order_id", "amount", "currency"),
+        "order_placed": ("order_id", "product_id", "quantity", "amount", "currency"),
         "payment": ("order_id", "amount", "payment_method"),
         "page_view": ("page",),
     }
@@ -253,3 +254,113 @@ def test_users_repeat_so_keys_share_partitions() -> None:
     users = Counter(e.key for e in events)
     assert 200 < len(users) <= 2000
     assert users.most_common(1)[0][1] > 20
+
+
+def test_orders_are_for_a_product_and_a_quantity() -> None:
+    orders = 0
+    for event in generate(5000, seed=16):
+        data = json.loads(event.value)
+        if data["event_type"] != "order_placed":
+            continue
+        orders += 1
+        assert re.fullmatch(r"p-\d{5}", data["product_id"]), data
+        assert isinstance(data["quantity"], int) and data["quantity"] >= 1, data
+        assert data["price"] is None
+        assert data["amount"] > 0
+    assert orders > 300
+
+
+def test_an_order_is_for_the_first_cart_line_with_the_whole_cart() -> None:
+    generator = ShopEventGenerator(17, fixed_clock)
+    cart: dict[str, list[tuple[str, int, float]]] = {}
+    checked = 0
+    for event in generator.take(20_000):
+        data = json.loads(event.value)
+        lines = cart.setdefault(data["user_id"], [])
+        if data["event_type"] == "add_to_cart" and len(lines) < 20:
+            lines.append((data["product_id"], data["quantity"], data["price"]))
+        elif data["event_type"] == "remove_from_cart" and lines:
+            lines.remove(next(ln for ln in lines if ln[0] == data["product_id"] and ln[2] == data["price"]))
+        elif data["event_type"] == "order_placed":
+            if lines:
+                assert data["product_id"] == lines[0][0]
+                assert data["quantity"] == sum(q for _, q, _ in lines)
+                assert data["amount"] == round(sum(q * p for _, q, p in lines), 2)
+                checked += 1
+            else:
+                assert 1 <= data["quantity"] <= 3
+                assert data["amount"] == round(
+                    data["quantity"] * generator._prices[int(data["product_id"][2:])], 2
+                )
+            lines.clear()
+    assert checked > 50
+
+
+def test_duplicates_are_honoured_over_20k_events() -> None:
+    events = generate(20_000, seed=18, bad_ratio=0.05, late_ratio=0.1, dup_ratio=0.1)
+    duplicates = [e for e in events if e.duplicate]
+    assert abs(len(duplicates) / len(events) - 0.1) < 0.01
+    assert all(e.valid for e in duplicates)
+    # the non-duplicates still carry the requested bad share
+    originals = [e for e in events if not e.duplicate]
+    assert abs(sum(not e.valid for e in originals) / len(originals) - 0.05) < 0.01
+
+
+def test_a_duplicate_is_byte_identical_to_an_earlier_valid_event() -> None:
+    events = generate(5000, seed=19, bad_ratio=0.2, late_ratio=0.3, dup_ratio=0.2)
+    seen: dict[str, GeneratedEvent] = {}
+    late_duplicates = 0
+    for position, event in enumerate(events):
+        if not event.duplicate:
+            assert event.event_id not in seen or not event.valid
+            if event.valid:
+                seen[event.event_id] = event
+            continue
+        original = seen[event.event_id]  # sent earlier in the run, and valid
+        assert (event.key, event.value, event.reason, event.late) == (
+            original.key,
+            original.value,
+            None,
+            original.late,
+        )
+        assert position > 0
+        late_duplicates += event.late
+    assert late_duplicates > 0
+
+
+def test_the_first_event_is_new_and_duplicates_come_from_the_last_1000_valid_events() -> None:
+    events = generate(20_000, seed=20, bad_ratio=0.1, dup_ratio=0.5)
+    assert not events[0].duplicate
+    rank: dict[str, int] = {}  # event id -> how many valid events came before it
+    distances = []
+    for event in events:
+        if event.duplicate:
+            distances.append(len(rank) - rank[event.event_id])
+        elif event.valid:
+            rank[event.event_id] = len(rank)
+    assert distances and max(distances) <= DUPLICATE_POOL
+    assert max(distances) > DUPLICATE_POOL * 0.9  # the whole pool is used, not only the newest
+
+
+def test_no_duplicates_when_the_ratio_is_zero_and_the_stream_is_unchanged() -> None:
+    plain = generate(2000, seed=3, bad_ratio=0.1, late_ratio=0.1)
+    zero = generate(2000, seed=3, bad_ratio=0.1, late_ratio=0.1, dup_ratio=0.0)
+    assert plain == zero
+    assert not any(e.duplicate for e in plain)
+
+
+def test_same_seed_gives_the_same_events_with_duplicates() -> None:
+    first = generate(3000, seed=21, bad_ratio=0.1, late_ratio=0.1, dup_ratio=0.2)
+    again = generate(3000, seed=21, bad_ratio=0.1, late_ratio=0.1, dup_ratio=0.2)
+    assert first == again
+    ticks = iter(NOW + timedelta(seconds=i) for i in range(3000))
+    moving = ShopEventGenerator(21, lambda: next(ticks), bad_ratio=0.1, late_ratio=0.1, dup_ratio=0.2)
+    assert [(e.event_id, e.duplicate) for e in moving.take(3000)] == [
+        (e.event_id, e.duplicate) for e in first
+    ]
+
+
+@pytest.mark.parametrize("ratio", [-0.01, 1.01])
+def test_a_dup_ratio_outside_zero_to_one_is_refused(ratio: float) -> None:
+    with pytest.raises(TerminalError, match=r"dup_ratio must be between 0 and 1"):
+        ShopEventGenerator(1, fixed_clock, dup_ratio=ratio)

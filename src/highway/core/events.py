@@ -12,6 +12,9 @@ A bad event carries the reason code the bronze app must give it in its DLQ (``BA
 - ``wrong_type``:    ``price`` is a non-numeric string (Spark's JSON parser rejects it for a double)
 - ``missing_field``: one required field removed or null (rotating over the five)
 - ``oversize``:      a valid event padded to ``max_event_bytes + OVERSIZE_PADDING`` bytes
+
+With ``dup_ratio`` the stream also re-sends earlier valid events unchanged (same key, bytes and
+event id), as a producer retry or an at-least-once upstream would: downstream must deduplicate.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate
 from typing import Any
@@ -62,6 +65,7 @@ BROKER_MESSAGE_LIMIT = 4 * 1024 * 1024  # the producer's and the topic's message
 MESSAGE_OVERHEAD = 4 * 1024  # key and record headers must fit under the broker limit too
 MAX_CART_ITEMS = 20
 MAX_OPEN_ORDERS = 5
+DUPLICATE_POOL = 1_000  # a duplicate re-sends one of the last this-many valid events
 
 CURRENCIES = ("EUR", "USD")
 CURRENCY_WEIGHTS = (80, 20)
@@ -79,6 +83,7 @@ class GeneratedEvent:
     value: bytes
     reason: str | None  # None for a valid event, else one of BAD_REASONS
     late: bool  # the record carries an event_time LATENESS_MS before the clock
+    duplicate: bool = False  # a re-send of an earlier valid event of the run (same key and bytes)
 
     @property
     def valid(self) -> bool:
@@ -117,8 +122,9 @@ class ShopEventGenerator:
     """An endless, reproducible stream of shop events from ``users`` users.
 
     Users have sessions and carts; page views dominate; add_to_cart and remove_from_cart carry a
-    product, quantity and price; order_placed empties the cart into an order; payment pays a user's
-    open order.
+    product, quantity and price; order_placed empties the cart into an order for the product of its
+    first line; payment pays a user's open order. With ``dup_ratio`` an event is, with that
+    probability, a byte-identical re-send of one of the last ``DUPLICATE_POOL`` valid events.
     """
 
     def __init__(
@@ -128,12 +134,14 @@ class ShopEventGenerator:
         *,
         bad_ratio: float = 0.0,
         late_ratio: float = 0.0,
+        dup_ratio: float = 0.0,
         max_event_bytes: int = 1_048_576,
         users: int = 2_000,
         products: int = 500,
     ) -> None:
         _check_ratio("bad_ratio", bad_ratio)
         _check_ratio("late_ratio", late_ratio)
+        _check_ratio("dup_ratio", dup_ratio)
         if users < 1 or products < 1:
             raise TerminalError(f"need at least one user and one product, got {users} and {products}")
         self.oversize_bytes = max_event_bytes + OVERSIZE_PADDING
@@ -144,6 +152,7 @@ class ShopEventGenerator:
             )
         self.bad_ratio = bad_ratio
         self.late_ratio = late_ratio
+        self.dup_ratio = dup_ratio
         self._clock = clock
         self._rng = random.Random(seed)
         self._users = [_User(f"u-{i:06d}") for i in range(users)]
@@ -152,6 +161,8 @@ class ShopEventGenerator:
         self._type_weights = list(accumulate(EVENT_TYPE_WEIGHTS))
         self._reason_weights = list(accumulate(BAD_REASON_WEIGHTS))
         self._missing_turn = 0
+        self._recent: list[GeneratedEvent] = []  # ring buffer of recent valid events
+        self._recent_next = 0
 
     def __iter__(self) -> Iterator[GeneratedEvent]:
         while True:
@@ -162,6 +173,23 @@ class ShopEventGenerator:
             yield self.next_event()
 
     def next_event(self) -> GeneratedEvent:
+        # no draw at all when dup_ratio is 0: a seed gives the same stream as before duplicates existed
+        if self.dup_ratio > 0 and self._rng.random() < self.dup_ratio and self._recent:
+            original = self._recent[self._rng.randrange(len(self._recent))]
+            return replace(original, duplicate=True)
+        event = self._new_event()
+        if event.valid:
+            self._remember(event)
+        return event
+
+    def _remember(self, event: GeneratedEvent) -> None:
+        if len(self._recent) < DUPLICATE_POOL:
+            self._recent.append(event)
+        else:
+            self._recent[self._recent_next] = event
+        self._recent_next = (self._recent_next + 1) % DUPLICATE_POOL
+
+    def _new_event(self) -> GeneratedEvent:
         rng = self._rng
         reason = None
         if rng.random() < self.bad_ratio:
@@ -227,13 +255,21 @@ class ShopEventGenerator:
     def _order_placed(self, user: _User, event: Event) -> None:
         rng = self._rng
         order_id = f"o-{rng.getrandbits(64):016x}"
-        total = sum(quantity * price for _, quantity, price in user.cart) or rng.uniform(5.0, 500.0)
-        amount = round(total, 2)
+        if user.cart:  # the order is for the product of the first cart line
+            product_id = user.cart[0][0]
+            quantity = sum(line_quantity for _, line_quantity, _ in user.cart)
+            amount = round(sum(line_quantity * price for _, line_quantity, price in user.cart), 2)
+        else:  # a cart filled before this run: one product
+            product_id, price = self._product()
+            quantity = rng.randint(1, 3)
+            amount = round(quantity * price, 2)
         currency = rng.choices(CURRENCIES, weights=CURRENCY_WEIGHTS)[0]
         user.cart.clear()
         if len(user.open_orders) < MAX_OPEN_ORDERS:
             user.open_orders.append((order_id, amount, currency))
-        event.update(order_id=order_id, amount=amount, currency=currency)
+        event.update(
+            order_id=order_id, product_id=product_id, quantity=quantity, amount=amount, currency=currency
+        )
 
     def _payment(self, user: _User, event: Event) -> None:
         rng = self._rng
