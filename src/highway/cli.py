@@ -34,6 +34,10 @@ def produce(
     rate: Annotated[float, typer.Option(help="Events per second; 0 = as fast as possible.", min=0)] = 0,
     bad_ratio: Annotated[float, typer.Option(help="Fraction of malformed events.", min=0, max=1)] = 0.01,
     late_ratio: Annotated[float, typer.Option(help="Fraction of late events.", min=0, max=1)] = 0.05,
+    dup_ratio: Annotated[
+        float,
+        typer.Option(help="Fraction of re-sent earlier valid events (producer retries).", min=0, max=1),
+    ] = 0.0,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same events).")] = 7,
     app_name: Annotated[
         str, typer.Option("--app", help="Catalog app whose topic to feed.")
@@ -49,6 +53,7 @@ def produce(
         rate=rate,
         bad_ratio=bad_ratio,
         late_ratio=late_ratio,
+        dup_ratio=dup_ratio,
         seed=seed,
         app_name=app_name,
         topic=topic,
@@ -104,6 +109,24 @@ def search(
     from highway.search_cli import search_command
 
     search_command(query, index, field or (), time_from, time_to, size, as_json)
+
+
+@app.command()
+def sql(
+    query: Annotated[
+        str | None,
+        typer.Argument(help="One read-only statement, e.g. 'SELECT count(*) FROM bronze_shop_events'."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="How many rows to print at most (1-10000).")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per row.")] = False,
+    tables: Annotated[
+        bool, typer.Option("--tables", help="List the registered views and their paths.")
+    ] = False,
+) -> None:
+    """Query the lake's Delta tables with Spark SQL (read-only); each table is a view named after its path."""
+    from highway.sql_cli import sql_command
+
+    sql_command(query, limit, as_json, tables)
 
 
 def main() -> None:
