@@ -40,18 +40,14 @@ class Throughput:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def _variant(catalog: Path, suffix: str, **changes: Any) -> str:
+def _variant(catalog: Path, suffix: str, base: str = "bronze_shop_events", **changes: Any) -> str:
+    """An isolated copy of a shipped app under ``bench_<suffix>/`` in the lake; its name."""
+    from highway.catalog.variant import variant
     from highway.settings import repo_root
 
-    shipped = repo_root() / "spark_apps" / "catalog" / "bronze_shop_events.yaml"
-    data = yaml.safe_load(shipped.read_text())
-    data["name"] = f"bench_{suffix}"
-    data["source"]["topic"] = f"bench.{suffix}"
+    shipped = yaml.safe_load((repo_root() / "spark_apps" / "catalog" / f"{base}.yaml").read_text())
+    data = variant(shipped, suffix, f"bench_{suffix}")
     data["source"].update(changes.pop("source", {}))
-    for key in ("sink", "dlq"):
-        data[key]["table"] = f"bench_{suffix}/{data[key]['table']}"
-    data["checkpoint"] = f"bench_{suffix}/_checkpoint"
-    data["status_prefix"] = f"bench_{suffix}/_status"
     data.update(changes)
     catalog.mkdir(parents=True, exist_ok=True)
     (catalog / f"{data['name']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from highway.catalog import BronzeSpec, catalog_dir, load
+from highway.catalog import AppSpec, BronzeSpec, catalog_dir, load
+from highway.catalog.variant import variant
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -29,23 +30,28 @@ def app_variant(
     suffix: str,
     base: str = "bronze_shop_events",
     trigger_seconds: float | None = None,
+    prefix: str | None = None,
     **source: Any,
-) -> BronzeSpec:
-    """A copy of a shipped catalog app with its own topic, tables and checkpoint, for one test."""
-    data = yaml.safe_load((catalog_dir() / f"{base}.yaml").read_text())
+) -> AppSpec:
+    """A copy of a shipped catalog app with its own topic, tables, index and checkpoint, for one test.
+
+    Variants made with the same ``prefix`` form a pipeline: silver reads that bronze's table.
+    """
+    shipped = yaml.safe_load((catalog_dir() / f"{base}.yaml").read_text())
+    data = variant(shipped, suffix, prefix or f"t_{suffix}")
     if trigger_seconds is not None:
         data["trigger"] = {"interval_seconds": trigger_seconds}
-    data["name"] = f"{base}_{suffix}"
-    data["source"]["topic"] = f"{data['source']['topic']}.{suffix}"
     data["source"].update(source)
-    for key in ("sink", "dlq"):
-        data[key]["table"] = f"t_{suffix}/{data[key]['table']}"
-    data["checkpoint"] = f"t_{suffix}/{data['checkpoint']}"
-    data["status_prefix"] = f"t_{suffix}/{data['status_prefix']}"
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{data['name']}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return load(path)
+
+
+def bronze_variant(directory: Path, suffix: str, **kwargs: Any) -> BronzeSpec:
+    spec = app_variant(directory, suffix, **kwargs)
+    assert isinstance(spec, BronzeSpec)
+    return spec
 
 
 def env_for(catalog: Path) -> dict[str, str]:
@@ -62,7 +68,7 @@ def produce(
     assert done.returncode == 0, f"produce failed:\n{done.stdout}\n{done.stderr}"
 
 
-def start_app(catalog: Path, spec: BronzeSpec, log: Path, *args: str) -> subprocess.Popen[bytes]:
+def start_app(catalog: Path, spec: AppSpec, log: Path, *args: str) -> subprocess.Popen[bytes]:
     """`highway run APP` in its own process group (so a kill reaches the driver AND its JVM)."""
     out = log.open("ab")
     return subprocess.Popen(

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.spark]
 
 
 def test_100k_events_with_1pct_bad_land_exactly_once(tmp_path, stack, conn, spark) -> None:
-    spec = hwtest.app_variant(tmp_path / "catalog", "it100k")
+    spec = hwtest.bronze_variant(tmp_path / "catalog", "it100k")
     record = tmp_path / "produced.jsonl"
     hwtest.produce(tmp_path / "catalog", spec, 100_000, record, "--bad-ratio", "0.01", "--late-ratio", "0.05")
     app = hwtest.start_app(tmp_path / "catalog", spec, tmp_path / "app.log", "--until-idle", "15")
@@ -54,7 +54,7 @@ def test_100k_events_with_1pct_bad_land_exactly_once(tmp_path, stack, conn, spar
 def _fast_app_with_events(tmp_path: Path, suffix: str, count: int) -> tuple[Path, BronzeSpec, Path, Path]:
     """Small batches on a 1 s trigger (many commits to land a fault in), fed ``count`` events."""
     catalog = tmp_path / "catalog"
-    spec = hwtest.app_variant(catalog, suffix, trigger_seconds=1, max_offsets_per_trigger=1500)
+    spec = hwtest.bronze_variant(catalog, suffix, trigger_seconds=1, max_offsets_per_trigger=1500)
     record = tmp_path / "produced.jsonl"
     hwtest.produce(catalog, spec, count, record, "--bad-ratio", "0.02")
     return catalog, spec, record, tmp_path / "app.log"

@@ -48,7 +48,7 @@ def test_template_maps_catalog_types_strictly_with_one_shard() -> None:
         "gift": "boolean",
     }
     assert body["template"]["settings"] == {"number_of_shards": 1, "number_of_replicas": 0}
-    assert body["index_patterns"] == ["shop-events-*"]
+    assert body["index_patterns"] == ["shop-events-0*"]
 
 
 def test_template_adds_the_sink_columns_without_overriding_catalog_fields() -> None:

@@ -145,6 +145,24 @@ def migrate(pgconn: PgConnection) -> list[int]:
     return applied
 
 
+def ensure_table_like(pgconn: PgConnection, table: str, template: str) -> None:
+    """Create ``table`` with the columns, keys and defaults of ``template`` (a migrated table) if absent.
+
+    A catalog entry may name its own warehouse table (a second pipeline, a test's isolated copy); the
+    migrations define the shape once, as the template.
+    """
+    if table == template:
+        return
+    _require_idle(pgconn)
+    try:
+        pgconn.execute(
+            f"CREATE TABLE IF NOT EXISTS {plan.quote_table(table)} "
+            f"(LIKE {plan.quote_table(template)} INCLUDING ALL)"
+        )
+    except psycopg.Error as exc:
+        raise _wrap(exc, f"create {table} like {template}") from exc
+
+
 # --- batch writes ----------------------------------------------------------------------------
 
 

@@ -45,8 +45,12 @@ def first_index_name(alias: str) -> str:
 
 
 def index_pattern(alias: str) -> str:
-    """The indices an alias's template applies to (the numbered ones)."""
-    return f"{alias}-*"
+    """The indices an alias's template applies to: the numbered ones (``-000001``, ``-000002`` ...).
+
+    Not ``<alias>-*``: that would also match ``<alias>-eu-000001``, and Elasticsearch refuses two
+    templates of the same priority whose patterns overlap.
+    """
+    return f"{alias}-0*"
 
 
 def index_template(

@@ -133,6 +133,7 @@ def _stop_gracefully(query: StreamingQuery) -> None:
 def _wait(query: StreamingQuery, reporter: Any, stop: StopRequest, until_idle: float | None) -> str:
     from pyspark.errors import StreamingQueryException
 
+    busy_at = 0.0
     while True:
         try:
             if query.awaitTermination(1):
@@ -142,7 +143,10 @@ def _wait(query: StreamingQuery, reporter: Any, stop: StopRequest, until_idle: f
         if stop.event.is_set():
             _stop_gracefully(query)
             return "stopped on request"
-        idle_for = time.time() - reporter.last_active
+        status = query.status
+        if status.get("isTriggerActive") or status.get("isDataAvailable"):
+            busy_at = time.time()  # a batch in flight (maybe retrying a sink through an outage) is not idle
+        idle_for = time.time() - max(reporter.last_active, busy_at)
         if until_idle is not None and reporter.batches > 0 and idle_for > until_idle:
             _stop_gracefully(query)
             return f"stopped after {idle_for:.0f}s without new input"

@@ -58,6 +58,10 @@ class GoldBatch:
             self.columns,
             spec.warehouse.key,
             spec.warehouse.retry_seconds,
+            templates=[
+                (spec.warehouse.table, warehouse.WINDOWS_TABLE),
+                (spec.late_table, warehouse.LATE_EVENTS_TABLE),
+            ],
         )
 
     def split(self, batch: DataFrame, watermark: datetime | None) -> tuple[DataFrame, DataFrame]:

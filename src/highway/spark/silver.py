@@ -20,7 +20,14 @@ from highway.catalog import SilverSpec
 from highway.connection import Connection
 from highway.core.search import index_template
 from highway.spark.metrics import AppMetrics
-from highway.spark.sinks import ElasticsearchSink, SinkResult, SinkTally, WarehouseSink, collect_rows
+from highway.spark.sinks import (
+    ElasticsearchSink,
+    SinkResult,
+    SinkTally,
+    StepTimer,
+    WarehouseSink,
+    collect_rows,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -133,25 +140,33 @@ class SilverBatch:
             warehouse.SHOP_EVENTS_COLUMNS,
             spec.warehouse.key,
             spec.warehouse.retry_seconds,
+            templates=[(spec.warehouse.table, warehouse.SHOP_EVENTS_TABLE)],
         )
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
+        timer = StepTimer(f"{self.spec.name} batch {batch_id}")
         rows_df = first_per_key(clean(batch, self.spec)).persist()
         try:
             spark = rows_df.sparkSession
-            inserted = merge_new(spark, rows_df, self.path, self.spec.sink.partition_by)
-            self.tally.add(SinkResult("silver", inserted))
             rows = collect_rows(rows_df)
+            timer.lap(f"read {len(rows):,} distinct events")
             if not rows:
                 return
-            self.tally.add(self.search.write(rows_df, rows, batch_id))
+            inserted = merge_new(spark, rows_df, self.path, self.spec.sink.partition_by)
+            self.tally.add(SinkResult("silver", inserted))
+            timer.lap(f"silver MERGE +{inserted:,}")
+            search = self.search.write(rows_df, rows, batch_id)
+            self.tally.add(search)
             if self.search.refused:
-                self._dead_letters(
-                    spark, refused_rows(self.search.refused, "elasticsearch", batch_id), batch_id
-                )
-            self.tally.add(self.warehouse.write(rows_df, rows, batch_id))
+                refused = refused_rows(self.search.refused, "elasticsearch", batch_id)
+                self._dead_letters(spark, refused, batch_id)
+            timer.lap(f"elasticsearch {search.written:,} ({search.failed} refused)")
+            stored = self.warehouse.write(rows_df, rows, batch_id)
+            self.tally.add(stored)
+            timer.lap(f"warehouse {stored.written:,}" + (" (replayed)" if stored.replayed else ""))
         finally:
             rows_df.unpersist()
+        timer.report()
 
     def _dead_letters(self, spark: SparkSession, rows: list[tuple[Any, ...]], batch_id: int) -> None:
         from pyspark.sql import functions as F

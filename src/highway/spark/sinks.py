@@ -75,6 +75,24 @@ class SinkTally:
             return {name: dict(total) for name, total in self._totals.items()}
 
 
+class StepTimer:
+    """One log line per batch with the time each step took, e.g. ``merge 2.1 s, elasticsearch 0.8 s``."""
+
+    def __init__(self, what: str, clock: Callable[[], float] = time.monotonic) -> None:
+        self.what = what
+        self.clock = clock
+        self.started = self.last = clock()
+        self.steps: list[str] = []
+
+    def lap(self, step: str) -> None:
+        now = self.clock()
+        self.steps.append(f"{step} {now - self.last:.1f} s")
+        self.last = now
+
+    def report(self) -> None:
+        print(f"{self.what}: {', '.join(self.steps)}; total {self.clock() - self.started:.1f} s", flush=True)
+
+
 def collect_rows(batch: DataFrame) -> list[Row]:
     """The batch as plain dicts (timestamps as aware UTC datetimes), via Arrow."""
     return batch.toArrow().to_pylist()
@@ -145,6 +163,7 @@ class WarehouseSink:
         columns: Sequence[str],
         key: Sequence[str],
         retry_seconds: float,
+        templates: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.conn = conn
         self.app = app
@@ -152,6 +171,7 @@ class WarehouseSink:
         self.columns = tuple(columns)
         self.key = tuple(key)
         self.retry_seconds = retry_seconds
+        self.templates = tuple(templates)  # (table, migrated table whose shape it takes)
         self._pg: Any = None
 
     def connection(self) -> Any:
@@ -160,6 +180,8 @@ class WarehouseSink:
         if self._pg is None or self._pg.closed:
             pg = postgres.connect(self.conn)
             postgres.migrate(pg)
+            for table, template in self.templates:
+                postgres.ensure_table_like(pg, table, template)
             self._pg = pg
         return self._pg
 

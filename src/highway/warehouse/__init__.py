@@ -17,6 +17,8 @@ SCHEMA = "warehouse"
 MIGRATIONS_TABLE = "warehouse.schema_migrations"
 LEDGER_TABLE = "warehouse.batch_ledger"
 WATERMARKS_TABLE = "warehouse.app_watermarks"
+WINDOWS_TABLE = "warehouse.product_hourly"  # the shape of a gold app's window table
+LATE_EVENTS_TABLE = "warehouse.late_events"  # the shape of a gold app's late-events table
 LATE_EVENTS_COLUMNS = (
     "app",
     "event_id",
