@@ -87,7 +87,11 @@ def _reason_of(body: object) -> str:
 
 
 def ensure_alias(es: Elasticsearch, alias: str, template: dict[str, Any]) -> str:
-    """Put the index template, create ``<alias>-000001`` as the write index if needed; the write index."""
+    """Put the index template, create ``<alias>-000001`` as the write index if needed; the write index.
+
+    The write index gets the template's mappings too: a field added to the catalog is added to the
+    index in place; a field whose type changed is refused here (reindex into a new numbered index).
+    """
     from elasticsearch import BadRequestError
 
     try:
@@ -98,7 +102,10 @@ def ensure_alias(es: Elasticsearch, alias: str, template: dict[str, Any]) -> str
             except BadRequestError as exc:  # created meanwhile by another writer: fine
                 if exc.error != "resource_already_exists_exception":
                     raise
-        return write_index(es, alias)
+        index = write_index(es, alias)
+        mappings = template["template"]["mappings"]
+        es.indices.put_mapping(index=index, properties=mappings["properties"], dynamic=mappings["dynamic"])
+        return index
     except _client_errors() as exc:
         raise _wrap(exc, f"ensure alias '{alias}'") from exc
 

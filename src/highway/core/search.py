@@ -33,6 +33,7 @@ SINK_COLUMNS: tuple[tuple[str, str], ...] = (
     ("kafka_offset", "long"),
     ("kafka_timestamp", "date"),
     ("ingested_at", "date"),
+    ("indexed_at", "date"),  # set by the sink when it sends the document (freshness: Kafka -> search)
 )
 TIME_FIELD = "event_time"
 MAX_SIZE = 10_000  # Elasticsearch's default index.max_result_window

@@ -16,12 +16,13 @@ themselves, not a count after partial aggregation (Spark's ``numRowsDroppedByWat
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from highway import warehouse
 from highway.catalog import GoldSpec
 from highway.connection import Connection
+from highway.core.windows import next_watermark
 from highway.spark.metrics import AppMetrics
 from highway.spark.sinks import SinkResult, SinkTally, WarehouseSink, collect_rows
 
@@ -33,14 +34,6 @@ NO_GROUP = "(none)"
 
 def _micros(moment: datetime) -> int:
     return int(moment.timestamp() * 1_000_000)
-
-
-def next_watermark(before: datetime | None, latest_micros: int | None, delay: timedelta) -> datetime | None:
-    """The watermark after a batch: never moves back; None until the app has seen an event."""
-    if latest_micros is None:
-        return before
-    candidate = datetime.fromtimestamp(latest_micros / 1_000_000, UTC) - delay
-    return candidate if before is None or candidate > before else before
 
 
 class GoldBatch:

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from highway.connection import Connection
@@ -128,12 +129,15 @@ class ElasticsearchSink:
     def write(self, batch: DataFrame, rows: Sequence[Row], batch_id: int) -> SinkResult:
         from highway.adapters import elasticsearch as es
 
+        sent_at = datetime.now(UTC)
+        docs = [{**row, "indexed_at": sent_at} for row in rows]
+
         def attempt() -> Any:
             try:
                 return es.bulk_index(
                     self._client(),
                     self.alias,
-                    rows,
+                    docs,
                     chunk_size=self.settings.chunk_size,
                     concurrency=self.settings.concurrency,
                     max_retries=self.settings.max_retries,
