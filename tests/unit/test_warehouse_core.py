@@ -7,8 +7,10 @@ import pytest
 from highway import warehouse
 from highway.core.warehouse import (
     ROW_ORDINAL,
+    additive_upsert_sql,
     copy_sql,
     dedup_order,
+    insert_ignore_sql,
     parse_migration_filename,
     pending_migrations,
     quote_identifier,
@@ -128,3 +130,151 @@ def test_staging_and_copy_statements() -> None:
         f'SELECT "id", "v", 0::bigint AS "{ROW_ORDINAL}" FROM "warehouse"."t" WITH NO DATA'
     )
     assert copy_sql("stg", ["id", "v"]) == f'COPY "stg" ("id", "v", "{ROW_ORDINAL}") FROM STDIN'
+
+
+# --- windowed aggregates: additive upsert and insert-or-ignore -----------------------------------
+
+
+def test_additive_upsert_adds_the_sums_and_overwrites_the_other_non_key_columns() -> None:
+    sql = additive_upsert_sql("w.t", ["k", "n", "v"], ["k"], ["n"])
+    assert sql == (
+        'INSERT INTO "w"."t" ("k", "n", "v") VALUES (%s, %s, %s) '
+        'ON CONFLICT ("k") DO UPDATE SET "n" = "w"."t"."n" + EXCLUDED."n", "v" = EXCLUDED."v", '
+        "updated_at = now()"
+    )
+
+
+def test_additive_upsert_of_the_gold_window_table() -> None:
+    columns = ["window_start", "window_end", "product_id", *warehouse.WINDOW_MEASURES]
+    sql = additive_upsert_sql(
+        warehouse.WINDOWS_TABLE, columns, ["window_start", "product_id"], warehouse.WINDOW_MEASURES
+    )
+    table = '"warehouse"."product_hourly"'
+    assert sql == (
+        f"INSERT INTO {table} "
+        '("window_start", "window_end", "product_id", "orders", "units", "revenue") '
+        "VALUES (%s, %s, %s, %s, %s, %s) "
+        'ON CONFLICT ("window_start", "product_id") DO UPDATE SET '
+        f'"orders" = {table}."orders" + EXCLUDED."orders", '
+        f'"units" = {table}."units" + EXCLUDED."units", '
+        f'"revenue" = {table}."revenue" + EXCLUDED."revenue", '
+        '"window_end" = EXCLUDED."window_end", updated_at = now()'
+    )
+
+
+def test_additive_upsert_with_only_sums_besides_the_key() -> None:
+    sql = additive_upsert_sql("t", ["k", "a", "b"], ["k"], ["a", "b"])
+    assert sql.endswith(
+        'ON CONFLICT ("k") DO UPDATE SET "a" = "t"."a" + EXCLUDED."a", "b" = "t"."b" + EXCLUDED."b", '
+        "updated_at = now()"
+    )
+
+
+@pytest.mark.parametrize(
+    ("columns", "keys", "sums", "message"),
+    [
+        (["k", "n"], ["k"], ["k"], r"sum column 'k' must be a non-key column of \['k', 'n'\]"),
+        (["k", "n"], ["k"], ["m"], r"sum column 'm' must be a non-key column of \['k', 'n'\]"),
+        (["a", "b", "n"], ["a", "b"], ["n", "b"], "sum column 'b' must be a non-key column"),
+        ([], ["k"], [], "at least one column"),
+        (["k", "n"], [], ["n"], "at least one key column"),
+        (["k", "n"], ["x"], ["n"], "key column 'x' is not one of the columns"),
+        (["k", "n", "n"], ["k"], ["n"], "column 'n' is listed twice"),
+        (["k", "N"], ["k"], ["N"], "identifier 'N' refused"),
+        (["k", 'n" = 0; --'], ["k"], ['n" = 0; --'], "identifier .* refused"),
+    ],
+)
+def test_additive_upsert_refuses_bad_columns(
+    columns: list[str], keys: list[str], sums: list[str], message: str
+) -> None:
+    with pytest.raises(TerminalError, match=message):
+        additive_upsert_sql("w.t", columns, keys, sums)
+
+
+@pytest.mark.parametrize("table", ["W.t", "w.t.u", "w;drop.t", "w.", '"w".t'])
+def test_additive_upsert_and_insert_ignore_refuse_bad_table_names(table: str) -> None:
+    with pytest.raises(TerminalError, match="refused"):
+        additive_upsert_sql(table, ["k", "n"], ["k"], ["n"])
+    with pytest.raises(TerminalError, match="refused"):
+        insert_ignore_sql(table, ["k", "n"])
+
+
+def _set_clause_assignments(sql: str) -> list[str]:
+    clause = sql.split(" DO UPDATE SET ", 1)[1]
+    return [part.split(" = ", 1)[0].strip() for part in clause.split(", ")]
+
+
+@pytest.mark.parametrize(
+    ("columns", "sums"),
+    [
+        pytest.param(
+            ["k", "v"],
+            [],
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason='additive_upsert_sql with sums=[] builds \'DO UPDATE SET , "v" = EXCLUDED."v", ...\' '
+                "(leading comma: invalid SQL) instead of refusing or building a valid SET list",
+            ),
+            id="no-sums",
+        ),
+        pytest.param(
+            ["k", "n"],
+            ["n", "n"],
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason='a sum column listed twice is not refused: the SET list assigns "n" twice, '
+                "which PostgreSQL rejects ('multiple assignments to same column') at write time",
+            ),
+            id="sum-twice",
+        ),
+        pytest.param(
+            ["k", "n", "updated_at"],
+            ["n"],
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="an 'updated_at' column is not refused: the SET list assigns it from EXCLUDED "
+                "and again with the hard-coded 'updated_at = now()' (PostgreSQL: multiple assignments)",
+            ),
+            id="updated-at-column",
+        ),
+    ],
+)
+def test_additive_upsert_set_list_is_valid_or_refused(columns: list[str], sums: list[str]) -> None:
+    try:
+        sql = additive_upsert_sql("w.t", columns, ["k"], sums)
+    except TerminalError:
+        return
+    assignments = _set_clause_assignments(sql)
+    assert "" not in assignments, sql
+    assert len(assignments) == len({a.strip('"') for a in assignments}), sql
+
+
+def test_insert_ignore_leaves_an_existing_row_alone() -> None:
+    assert insert_ignore_sql("w.late", ["app", "event_id", "amount"]) == (
+        'INSERT INTO "w"."late" ("app", "event_id", "amount") VALUES (%s, %s, %s) ON CONFLICT DO NOTHING'
+    )
+    assert insert_ignore_sql("t", ["a"]) == 'INSERT INTO "t" ("a") VALUES (%s) ON CONFLICT DO NOTHING'
+
+
+def test_insert_ignore_of_the_late_events_table() -> None:
+    sql = insert_ignore_sql(warehouse.LATE_EVENTS_TABLE, warehouse.LATE_EVENTS_COLUMNS)
+    columns = ", ".join(f'"{c}"' for c in warehouse.LATE_EVENTS_COLUMNS)
+    placeholders = ", ".join(["%s"] * len(warehouse.LATE_EVENTS_COLUMNS))
+    assert sql == (
+        f'INSERT INTO "warehouse"."late_events" ({columns}) VALUES ({placeholders}) ON CONFLICT DO NOTHING'
+    )
+
+
+@pytest.mark.parametrize(
+    ("columns", "message"),
+    [
+        ([], "at least one column"),
+        (["a", "a"], "column 'a' is listed twice"),
+        (["a", "B"], "identifier 'B' refused"),
+        (["a", "b c"], "identifier 'b c' refused"),
+        (["a", "x" * 64], "at most 63 characters"),
+    ],
+)
+def test_insert_ignore_refuses_bad_columns(columns: list[str], message: str) -> None:
+    with pytest.raises(TerminalError, match=message):
+        insert_ignore_sql("w.t", columns)
