@@ -167,9 +167,18 @@ def additive_upsert_sql(
     """INSERT rows given as parameters; on a key already there, add ``sums`` to the stored values.
 
     Used by windowed aggregates: each batch carries the increments of the windows it touched, and the
-    batch ledger (same transaction) makes sure one batch's increments are added once.
+    batch ledger (same transaction) makes sure one batch's increments are added once. The table must
+    have an ``updated_at`` column, which the statement sets itself (so it is not one of ``columns``).
     """
     _checked_columns(columns, key_columns)
+    if not sums:
+        raise TerminalError("warehouse: an additive upsert needs at least one sum column")
+    if len(set(sums)) != len(sums):
+        raise TerminalError(f"warehouse: sum columns {list(sums)} name a column twice")
+    if "updated_at" in columns:
+        raise TerminalError(
+            "warehouse: updated_at is set by the additive upsert itself; leave it out of the columns"
+        )
     for column in sums:
         if column not in columns or column in key_columns:
             raise TerminalError(
