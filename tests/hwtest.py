@@ -191,3 +191,117 @@ def scrape_metrics(log: Path, want: str, timeout: float) -> str:
                 return text
         time.sleep(1)
     raise AssertionError(f"no {want!r} in the app's metrics within {timeout}s:\n{text[-2000:]}")
+
+
+# --- silver / gold pipelines ---------------------------------------------------------------------
+
+
+def pipeline_variant(directory: Path, suffix: str, base: str, source_table: str, **changes: Any) -> AppSpec:
+    """A silver or gold app with its own tables, index and checkpoint, reading ``source_table``."""
+    shipped = yaml.safe_load((catalog_dir() / f"{base}.yaml").read_text())
+    data = variant(shipped, suffix, f"t_{suffix}")
+    data["source"]["table"] = source_table
+    data["source"].update(changes.pop("source", {}))
+    data.update(changes)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load(path)
+
+
+def run_to_idle(catalog: Path, spec: AppSpec, log: Path, idle: float = 8, timeout: float = 900) -> None:
+    """`highway run APP --until-idle` to completion; the log tail on failure."""
+    app = start_app(catalog, spec, log, "--until-idle", str(idle))
+    code = wait_exit(app, timeout=timeout)
+    assert code == 0, f"{spec.name} exited {code}:\n{log.read_text(errors='replace')[-4000:]}"
+
+
+def distinct_valid_ids(records: list[dict[str, Any]]) -> set[str]:
+    return {r["id"] for r in records if r["valid"]}
+
+
+def es_ids(conn: Connection, alias: str) -> list[str]:
+    """Every document's event_id in ``alias`` (search_after over event_id), duplicates included."""
+    from highway.adapters import elasticsearch as es
+
+    client = es.client(conn)
+    client.indices.refresh(index=alias)
+    ids: list[str] = []
+    after: list[Any] | None = None
+    while True:
+        body: dict[str, Any] = {"size": 10_000, "sort": [{"event_id": "asc"}], "_source": False}
+        if after is not None:
+            body["search_after"] = after
+        hits = client.search(index=alias, **body)["hits"]["hits"]
+        if not hits:
+            return ids
+        ids.extend(hit["sort"][0] for hit in hits)
+        after = hits[-1]["sort"]
+
+
+def pg_rows(conn: Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    from highway.adapters import postgres
+
+    with postgres.connect(conn) as pgconn:
+        return [tuple(row) for row in pgconn.execute(sql, list(params)).fetchall()]
+
+
+def heartbeat(conn: Connection, spec: AppSpec) -> dict[str, Any]:
+    from highway.adapters import s3
+
+    doc: dict[str, Any] = s3.get_json(
+        s3.client(conn), conn.lake_bucket, f"{spec.status_prefix}/heartbeat.json"
+    )
+    return doc
+
+
+@dataclass(frozen=True)
+class SinkAudit:
+    """What each silver store holds compared with the distinct valid events produced."""
+
+    expected: int
+    silver_rows: int
+    silver_missing: int
+    silver_unexpected: int
+    es_docs: int
+    es_missing: int
+    es_unexpected: int
+    pg_rows: int
+    pg_missing: int
+    pg_unexpected: int
+    dlq_ids: frozenset[str]
+
+    def assert_exactly_once(self, refused: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        assert self.silver_rows == self.expected, self  # no duplicates: rows = distinct ids
+        assert self.silver_missing == 0 and self.silver_unexpected == 0, self
+        assert self.pg_rows == self.expected and self.pg_missing == 0 and self.pg_unexpected == 0, self
+        assert self.es_docs == self.expected - len(refused), self
+        assert self.es_missing == len(refused) and self.es_unexpected == 0, self
+        assert self.dlq_ids == frozenset(refused), self
+
+
+def sink_audit(spark: SparkSession, conn: Connection, spec: Any, expected: set[str]) -> SinkAudit:
+    silver = [
+        r[0]
+        for r in spark.read.format("delta").load(conn.lake_path(spec.sink.table)).select("event_id").collect()
+    ]
+    docs = es_ids(conn, spec.search.alias)
+    table = spec.warehouse.table
+    stored = [r[0] for r in pg_rows(conn, f"SELECT event_id FROM {table}")]
+    dlq_path = conn.lake_path(spec.dlq.table)
+    dlq = set()
+    if committed_rows(spark, dlq_path):
+        dlq = {r[0] for r in spark.read.format("delta").load(dlq_path).select("event_id").collect()}
+    return SinkAudit(
+        expected=len(expected),
+        silver_rows=len(silver),
+        silver_missing=len(expected - set(silver)),
+        silver_unexpected=len(set(silver) - expected),
+        es_docs=len(docs),
+        es_missing=len(expected - set(docs)),
+        es_unexpected=len(set(docs) - expected),
+        pg_rows=len(stored),
+        pg_missing=len(expected - set(stored)),
+        pg_unexpected=len(set(stored) - expected),
+        dlq_ids=frozenset(dlq),
+    )

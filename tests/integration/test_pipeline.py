@@ -1,0 +1,222 @@
+"""Silver and gold against the real stack: bronze -> silver Delta + Elasticsearch + PostgreSQL -> gold.
+
+The audit: each silver store holds exactly the distinct valid events produced (duplicates re-sent by
+the producer collapse, late events are kept), the DLQs hold exactly what was refused, and gold counts
+every order once: in its window, or in the late-events table when it came after the watermark.
+Faults: SIGKILL of the silver driver mid-stream, Elasticsearch stopped 30 s, PostgreSQL stopped 30 s,
+and a document Elasticsearch refuses (a term longer than its keyword limit).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hwtest
+from highway.catalog import BronzeSpec, GoldSpec, SilverSpec
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.usefixtures("es_url", "pg")]
+
+IMMENSE = 40_000  # bytes: a valid event for Spark (under the 1 MiB app limit), too long for a keyword
+
+
+@dataclass(frozen=True)
+class Bronze:
+    catalog: Path
+    spec: BronzeSpec
+    records: list[dict[str, Any]]
+
+
+def _bronze(tmp: Path, suffix: str, count: int, *extra: str) -> Bronze:
+    catalog = tmp / "catalog"
+    spec = hwtest.bronze_variant(catalog, suffix, trigger_seconds=1)
+    record = tmp / "produced.jsonl"
+    hwtest.produce(catalog, spec, count, record, "--bad-ratio", "0.01", "--dup-ratio", "0.02", *extra)
+    return Bronze(catalog, spec, hwtest.read_records(record))
+
+
+def _silver(bronze: Bronze, suffix: str, max_files: int = 4) -> SilverSpec:
+    spec = hwtest.pipeline_variant(
+        bronze.catalog,
+        suffix,
+        "silver_shop_events",
+        bronze.spec.sink.table,
+        source={"max_files_per_trigger": max_files},
+        trigger={"interval_seconds": 1},
+    )
+    assert isinstance(spec, SilverSpec)
+    return spec
+
+
+def _send_immense_event(conn: Any, topic: str) -> dict[str, Any]:
+    """One valid event whose `page` is longer than Elasticsearch's keyword limit; its record line."""
+    from confluent_kafka import Producer
+
+    event_id = uuid.uuid4().hex
+    event = {
+        "event_id": event_id,
+        "event_type": "page_view",
+        "event_time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "user_id": "u-immense",
+        "session_id": "s-immense",
+        "page": "/" + "x" * IMMENSE,
+    }
+    delivered: list[Any] = []
+    producer = Producer({"bootstrap.servers": conn.kafka_bootstrap, "message.max.bytes": 4 * 1024 * 1024})
+    producer.produce(
+        topic, json.dumps(event).encode(), key=b"u-immense", on_delivery=lambda e, m: delivered.append((e, m))
+    )
+    producer.flush(30)
+    error, message = delivered[0]
+    assert error is None, error
+    return {
+        "id": event_id,
+        "valid": True,
+        "reason": None,
+        "late": False,
+        "partition": message.partition(),
+        "offset": message.offset(),
+    }
+
+
+@pytest.fixture(scope="module")
+def shared_bronze(tmp_path_factory, stack, conn) -> Bronze:
+    """One bronze table (12k events) that each fault test's own silver app reads from the start."""
+    tmp = tmp_path_factory.mktemp("faults")
+    bronze = _bronze(tmp, "faults", 12_000)
+    hwtest.run_to_idle(bronze.catalog, bronze.spec, tmp / "bronze.log", idle=6)
+    return bronze
+
+
+def test_100k_events_exactly_once_in_silver_search_and_warehouse_and_gold(
+    tmp_path, stack, conn, spark
+) -> None:
+    bronze = _bronze(tmp_path, "e2e", 100_000, "--late-ratio", "0.05")
+    immense = _send_immense_event(conn, bronze.spec.source.topic)
+    records = [*bronze.records, immense]
+    assert sum(r["dup"] for r in bronze.records) == pytest.approx(2_000, rel=0.2)
+    silver = _silver(bronze, "e2e")
+    gold = hwtest.pipeline_variant(
+        bronze.catalog, "e2e", "gold_product_hourly", silver.sink.table,
+        source={"max_files_per_trigger": 2}, trigger={"interval_seconds": 1},
+    )  # fmt: skip
+    assert isinstance(gold, GoldSpec)
+
+    for spec in (bronze.spec, silver, gold):
+        hwtest.run_to_idle(bronze.catalog, spec, tmp_path / f"{spec.kind}.log")
+
+    hwtest.audit(spark, conn, bronze.spec, records).assert_exactly_once()
+    expected = hwtest.distinct_valid_ids(records)
+    audit = hwtest.sink_audit(spark, conn, silver, expected)
+    audit.assert_exactly_once(refused={immense["id"]})
+    dlq = spark.read.format("delta").load(conn.lake_path(silver.dlq.table)).collect()
+    assert [(r["sink"], r["status"]) for r in dlq] == [("elasticsearch", 400)]
+    assert "failed to parse field [page]" in dlq[0]["reason"], dlq[0]["reason"][:300]
+
+    hb = hwtest.heartbeat(conn, silver)
+    assert hb["state"] == "stopped"
+    assert hb["sinks"]["silver"]["written"] == len(expected)
+    assert hb["sinks"]["elasticsearch"]["failed"] == 1
+
+    # gold: every order once, in a window or as late; the late ones were late by the producer too
+    orders = hwtest.pg_rows(
+        conn, f"SELECT count(*) FROM {silver.warehouse.table} WHERE event_type = 'order_placed'"
+    )
+    in_windows = hwtest.pg_rows(conn, f"SELECT coalesce(sum(orders), 0) FROM {gold.warehouse.table}")
+    late = hwtest.pg_rows(conn, f"SELECT event_id, event_time < watermark FROM {gold.late_table}")
+    assert int(in_windows[0][0]) + len(late) == orders[0][0]
+    assert late, "a 5% late stream over several gold batches must leave late orders"
+    assert all(before_watermark for _, before_watermark in late)
+    produced_late = {r["id"] for r in records if r["valid"] and r["late"]}
+    assert {event_id for event_id, _ in late} <= produced_late
+
+    # a user finds a known event with `highway search`, and queries the lake with `highway sql`
+    known = next(r["id"] for r in records if r["valid"] and r["id"] != immense["id"])
+    found = _cli(
+        bronze.catalog, "search", "--index", silver.search.alias, "--field", f"event_id={known}", "--json"
+    )
+    assert [json.loads(line)["event_id"] for line in found.splitlines() if line.strip()] == [known]
+    view = silver.sink.view_name
+    counted = _cli(
+        bronze.catalog, "sql", f"SELECT count(*) AS n, count(DISTINCT event_id) AS d FROM {view}", "--json"
+    )
+    assert json.loads(counted.strip().splitlines()[-1]) == {"n": len(expected), "d": len(expected)}
+
+
+def _cli(catalog: Path, *args: str) -> str:
+    done = subprocess.run(
+        [hwtest.HIGHWAY, *args],
+        env=hwtest.env_for(catalog),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, (
+        f"highway {' '.join(args)}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    )
+    return done.stdout
+
+
+def _wait_for_warehouse_rows(conn: Any, table: str, at_least: int, timeout: float) -> int:
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    rows = 0
+    while time.monotonic() < deadline:
+        try:
+            rows = hwtest.pg_rows(conn, f"SELECT count(*) FROM {table}")[0][0]
+        except psycopg.errors.UndefinedTable:
+            rows = 0  # the app has not created its table yet
+        if rows >= at_least:
+            return rows
+        time.sleep(1)
+    return rows
+
+
+@pytest.mark.fault
+def test_silver_sigkill_mid_stream_then_restart(tmp_path, shared_bronze, conn, spark) -> None:
+    silver = _silver(shared_bronze, "kill", max_files=1)
+    expected = hwtest.distinct_valid_ids(shared_bronze.records)
+    log = tmp_path / "silver.log"
+    app = hwtest.start_app(shared_bronze.catalog, silver, log)
+    seen = _wait_for_warehouse_rows(conn, silver.warehouse.table, 1, timeout=300)
+    hwtest.kill_group(app, signal.SIGKILL)
+    assert 0 < seen < len(expected), f"the kill must land mid-stream: {seen} of {len(expected)} rows"
+
+    hwtest.run_to_idle(shared_bronze.catalog, silver, log)
+    hwtest.sink_audit(spark, conn, silver, expected).assert_exactly_once()
+
+
+@pytest.mark.fault
+@pytest.mark.parametrize("service", ["elasticsearch", "postgres"])
+def test_sink_outage_of_30s_is_retried_then_exactly_once(
+    tmp_path, shared_bronze, stack, conn, spark, service
+) -> None:
+    silver = _silver(shared_bronze, f"out{service[:2]}")
+    expected = hwtest.distinct_valid_ids(shared_bronze.records)
+    sink = {"elasticsearch": "elasticsearch", "postgres": "warehouse"}[service]
+    stack.stop(service)
+    stopped = time.monotonic()
+    log = tmp_path / "silver.log"
+    app = hwtest.start_app(shared_bronze.catalog, silver, log, "--until-idle", "8")
+    try:
+        while time.monotonic() - stopped < 30:
+            time.sleep(1)
+    finally:
+        stack.start(service)
+    code = hwtest.wait_exit(app, timeout=600)
+    assert code == 0, log.read_text(errors="replace")[-4000:]
+    hwtest.sink_audit(spark, conn, silver, expected).assert_exactly_once()
+    hb = hwtest.heartbeat(conn, silver)
+    assert hb["sinks"][sink]["retries"] > 0, f"the outage was not seen by the {sink} sink: {hb['sinks']}"
+    assert "retry" in log.read_text(errors="replace")
