@@ -76,6 +76,98 @@ def _plot_sinks(out: Path, sinks: list[Any]) -> str:
     return name
 
 
+def _plot_sink_freshness(out: Path, fresh: Any) -> str:
+    """CDF of the four per-event delays (bronze/Kafka -> Elasticsearch/PostgreSQL) on one axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    styles = {
+        "bronze → Elasticsearch": ("#1f77b4", "-"),
+        "bronze → PostgreSQL": ("#ff7f0e", "-"),
+        "Kafka → Elasticsearch": ("#1f77b4", "--"),
+        "Kafka → PostgreSQL": ("#ff7f0e", "--"),
+    }
+    for label, delays in fresh.series.items():
+        ordered = sorted(delays)
+        n = len(ordered)
+        color, style = styles.get(label, (None, "-"))
+        ax.step(
+            ordered,
+            [(i + 1) / n for i in range(n)],
+            where="post",
+            color=color,
+            linestyle=style,
+            label=f"{label}: p50 {percentile(delays, 50):.2f}s, p99 {percentile(delays, 99):.2f}s",
+        )
+    for q in (0.5, 0.99):
+        ax.axhline(q, color="#999999", linewidth=0.6)
+    ax.set_xlabel("seconds from bronze (ingested_at) / Kafka (timestamp) to the sink")
+    ax.set_ylabel("fraction of events")
+    ax.set_ylim(0, 1.01)
+    ax.set_xlim(left=0)
+    ax.set_title(f"freshness to the sinks at {fresh.rate:,} events/s ({fresh.expected:,} events)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    name = "freshness_sinks.png"
+    fig.savefig(out / name, dpi=100)
+    plt.close(fig)
+    return name
+
+
+def sink_freshness_section(out: Path, fresh: Any) -> list[str]:
+    """The "## Freshness to the sinks" section: p50/p99/max per series, and its plot."""
+    if fresh is None:
+        return []
+    plot = _plot_sink_freshness(out, fresh)
+    batches = fresh.silver_batches
+    batch_note = (
+        f" The silver app ran {len(batches):,} non-empty batches, median {statistics.median(batches):.1f} s "
+        f"(max {max(batches):.1f} s) each."
+        if batches
+        else ""
+    )
+
+    def row(label: str) -> str:
+        d = fresh.series[label]
+        mean = statistics.fmean(d) if d else float("nan")
+        return (
+            f"| {label} | {len(d):,} | {percentile(d, 50):.2f} | {percentile(d, 99):.2f} | "
+            f"{max(d) if d else float('nan'):.2f} | {mean:.2f} |"
+        )
+
+    return [
+        "## Freshness to the sinks (bronze → Elasticsearch / PostgreSQL)",
+        "",
+        f"A bronze + silver pipeline (1 s triggers, the silver reading at most {fresh.max_files} files "
+        f"per batch) ran as two `highway run` processes while `highway produce` sent {fresh.rate:,} valid "
+        f"events/s for {fresh.seconds} s; once the warehouse table and the Elasticsearch alias held all "
+        f"{fresh.expected:,} distinct valid ids ({fresh.drain_seconds:.0f} s after the producer ended) both "
+        "apps were stopped and every event's times read back: bronze = the bronze row's `ingested_at` "
+        "(its batch's time, just before the commit), Kafka = the record's timestamp; Elasticsearch = the "
+        "document's `indexed_at` (when the silver sink sent its batch; searchable up to a refresh, 1 s, "
+        "later); PostgreSQL = the row's `loaded_at` (the batch transaction's time; visible at its commit)."
+        + batch_note,
+        "",
+        f"Counts: bronze {fresh.bronze_ids:,} distinct ids, Elasticsearch {fresh.es_docs:,} documents, "
+        f"PostgreSQL {fresh.pg_rows:,} rows (the steady run's events plus one seed event sent first).",
+        "",
+        "| from → to | events | p50 s | p99 s | max s | mean s |",
+        "|---|---:|---:|---:|---:|---:|",
+        *(row(label) for label in fresh.series),
+        "",
+        *(
+            f"- **{label}: p50 = {percentile(d, 50):.2f} s, p99 = {percentile(d, 99):.2f} s**"
+            for label, d in fresh.series.items()
+        ),
+        "",
+        f"![{plot}]({plot})",
+        "",
+    ]
+
+
 def _verdict(sink: Any) -> str:
     return "met" if sink.met else "missed"
 
@@ -123,8 +215,10 @@ def write_report(
     rate: int,
     smoke: bool,
     sinks: list[Any] | None = None,
+    sink_freshness: Any = None,
 ) -> Path:
-    """``throughput``: the noop ceiling first, bronze last, references between; ``sinks``: SinkComparison."""
+    """``throughput``: the noop ceiling first, bronze last, references between; ``sinks``: SinkComparison;
+    ``sink_freshness``: bench.freshness.SinkFreshness."""
     out.mkdir(parents=True, exist_ok=True)
     plots = _plot(out, throughput, delays)
     ceiling, sink, bronze = throughput[0], throughput[1], throughput[-1]
@@ -157,6 +251,7 @@ def write_report(
         "",
         *(f"![{p}]({p})" for p in plots),
         "",
+        *sink_freshness_section(out, sink_freshness),
         *sinks_section(out, sinks or []),
     ]
     report = out / "report.md"

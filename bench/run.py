@@ -5,6 +5,8 @@ Every figure is measured in this run, on this machine, against the real local st
 - bronze: the bronze app's batch function (parse, classify, two exactly-once Delta commits);
 - freshness: event produced (Kafka timestamp) -> visible in Delta (its commit's timestamp), per event,
   while `highway produce --rate R` feeds the running app;
+- freshness to the sinks: a bronze + silver pipeline at a steady rate, per event from the bronze row
+  (and from Kafka) to its Elasticsearch document and its warehouse row (bench/freshness.py);
 - sinks: the Elasticsearch and PostgreSQL sink cores next to the raw client's own bulk/COPY (bench/sinks.py).
 Writes ``bench/report.md`` and PNG plots next to it.
 """
@@ -180,9 +182,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--docs", type=int, default=100_000, help="documents/rows per sink side")
+    parser.add_argument(
+        "--sink-rate", type=int, default=1000, help="events/s into the bronze + silver pipeline"
+    )
+    parser.add_argument("--sink-seconds", type=int, default=60, help="how long that steady load lasts")
     args = parser.parse_args(argv)
     if args.smoke:
         args.events, args.rate, args.seconds, args.docs = 20_000, 500, 10, 5_000
+        args.sink_rate, args.sink_seconds = 200, 10
+    from bench.freshness import SILVER_MAX_FILES, measure_sink_freshness
     from bench.report import write_report
     from bench.sinks import measure_sinks
     from highway.spark.session import build_session
@@ -198,6 +206,16 @@ def main(argv: list[str] | None = None) -> None:
     stamp = str(int(time.time()))
     thr_app = _variant(catalog, f"thr{stamp}", source={"max_offsets_per_trigger": 100_000})
     fresh_app = _variant(catalog, f"fresh{stamp}", trigger={"interval_seconds": 1})
+    # one suffix (so one prefix) for both: the silver variant reads this bronze variant's table
+    second: dict[str, Any] = {"trigger": {"interval_seconds": 1}}
+    pipe_bronze = _variant(catalog, f"pipe{stamp}", **second)
+    pipe_silver = _variant(
+        catalog,
+        f"pipe{stamp}",
+        "silver_shop_events",
+        source={"max_files_per_trigger": SILVER_MAX_FILES},
+        **second,
+    )
     stack = Stack(home, base)
     stack.up(only=["kafka", "s3", "postgres", "elasticsearch"])
     try:
@@ -206,7 +224,25 @@ def main(argv: list[str] | None = None) -> None:
         spark = build_session(conn, "highway-bench", shuffle_partitions=4, driver_memory="4g")
         throughput = measure_throughput(spark, conn, thr_app, args.events)
         delays = measure_freshness(spark, conn, fresh_app, args.rate, args.seconds)
-        report = write_report(args.out, throughput, delays, rate=args.rate, smoke=args.smoke, sinks=sinks)
+        sink_freshness = measure_sink_freshness(
+            spark,
+            conn,
+            HIGHWAY,
+            pipe_bronze,
+            pipe_silver,
+            catalog / "pipeline",
+            args.sink_rate,
+            args.sink_seconds,
+        )
+        report = write_report(
+            args.out,
+            throughput,
+            delays,
+            rate=args.rate,
+            smoke=args.smoke,
+            sinks=sinks,
+            sink_freshness=sink_freshness,
+        )
         console.print(f"[bold green]report written:[/] {report}")
         spark.stop()
     finally:
