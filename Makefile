@@ -12,7 +12,7 @@ help: ## list the targets
 venv: ## create/update the virtualenv in the cache and print its path
 	@$(VENV_SH)
 
-demo: ## start the local stack, produce events, run the bronze app, show what landed
+demo: ## start the local stack, produce events, run bronze, silver and gold, show every store matches
 	@V=$$($(VENV_SH)) && "$$V/bin/highway" demo
 
 lint: ## ruff (lint + format check), mypy, import-linter

@@ -84,7 +84,7 @@ def run(
 def demo(
     count: Annotated[int, typer.Option(help="How many events to produce.", min=1)] = 20_000,
 ) -> None:
-    """Start the local stack, produce events, run the bronze app and show what landed."""
+    """Start the local stack, produce events, run bronze, silver and gold, and check every store."""
     from highway.demo import run_demo
     from highway.settings import default_home, default_port_base
 

@@ -210,7 +210,10 @@ def test_sink_outage_of_30s_is_retried_then_exactly_once(
     log = tmp_path / "silver.log"
     app = hwtest.start_app(shared_bronze.catalog, silver, log, "--until-idle", "8")
     try:
-        while time.monotonic() - stopped < 30:
+        # down for 30 s, and at least until the sink has met the outage (a slow start must not miss it)
+        while time.monotonic() - stopped < 30 or "; retry 1 in" not in log.read_text(errors="replace"):
+            assert time.monotonic() - stopped < 300, "the silver app never reached the stopped sink"
+            assert app.poll() is None, log.read_text(errors="replace")[-4000:]
             time.sleep(1)
     finally:
         stack.start(service)
@@ -219,4 +222,4 @@ def test_sink_outage_of_30s_is_retried_then_exactly_once(
     hwtest.sink_audit(spark, conn, silver, expected).assert_exactly_once()
     hb = hwtest.heartbeat(conn, silver)
     assert hb["sinks"][sink]["retries"] > 0, f"the outage was not seen by the {sink} sink: {hb['sinks']}"
-    assert "retry" in log.read_text(errors="replace")
+    assert "; retry 1 in" in log.read_text(errors="replace")

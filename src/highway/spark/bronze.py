@@ -133,7 +133,7 @@ class BronzeBatch:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as F
 
-        from highway.spark.delta_sink import write_batch
+        from highway.spark.delta_sink import already_committed, write_batch
 
         classified = classify(batch, self.spec).persist()
         try:
@@ -153,6 +153,11 @@ class BronzeBatch:
             n_valid = sum(r["valid"] for r in stats)
             n_invalid = sum(r["rows"] for r in stats) - n_valid
             app = self.spec.name
+            spark = batch.sparkSession
+            if n_valid and already_committed(spark, self.bronze_path, app, batch_id):
+                n_valid = 0  # a replay of a committed batch: Delta would skip it; do not count it again
+            if n_invalid and already_committed(spark, self.dlq_path, app, batch_id):
+                n_invalid = 0
             if n_valid:
                 meta = batch_metadata(app, batch_id, "bronze", ranges)
                 write_batch(valid_rows(classified, self.spec), self.bronze_path, app, batch_id, meta,

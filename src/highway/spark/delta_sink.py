@@ -7,7 +7,7 @@ has already seen is skipped by Delta itself. The batch's Kafka offsets ride alon
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -31,3 +31,28 @@ def write_batch(
     if partition_by:
         writer = writer.partitionBy(*partition_by)
     writer.save(path)
+
+
+def committed_version(spark: Any, path: str, app_id: str) -> int | None:
+    """The last ``txnVersion`` the table committed for ``app_id`` (None: never, or no table yet).
+
+    Read from the table's snapshot through the JVM (Delta has no Python API for it); it lets a batch
+    function know a replayed batch is already in the table before it writes, and count it as such.
+    """
+    from py4j.protocol import Py4JError
+
+    jvm = spark.sparkContext._jvm
+    try:
+        log = jvm.org.apache.spark.sql.delta.DeltaLog.forTable(spark._jsparkSession, path)
+        snapshot = log.update(False, jvm.scala.Option.empty(), jvm.scala.Option.empty())
+        if snapshot.version() < 0:
+            return None
+        found = snapshot.transactions().get(app_id)
+    except Py4JError:  # an internal API: if it moves, writes stay exactly-once, only the count may not
+        return None
+    return int(found.get()) if found.isDefined() else None
+
+
+def already_committed(spark: Any, path: str, app_id: str, batch_id: int) -> bool:
+    done = committed_version(spark, path, app_id)
+    return done is not None and done >= batch_id

@@ -135,7 +135,7 @@ class GoldBatch:
             lambda pg: postgres.write_window_batch(pg, app, batch_id, work),
             f"batch {batch_id} -> PostgreSQL {self.spec.warehouse.table}",
         )
-        self.tally.add(SinkResult("warehouse", len(work.rows), 0, outcome.replayed, retries))
+        self.tally.add(SinkResult("warehouse", len(work.rows), (), outcome.replayed, retries))
         if not outcome.replayed:
             self.tally.add(SinkResult("late", len(work.late_rows)))
 

@@ -22,17 +22,18 @@ from highway.core.search import index_template
 from highway.spark.metrics import AppMetrics
 from highway.spark.sinks import (
     ElasticsearchSink,
+    MicroBatch,
+    Refusal,
+    Sink,
     SinkResult,
     SinkTally,
     StepTimer,
     WarehouseSink,
-    collect_rows,
 )
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import DataFrame
 
-    from highway.adapters.elasticsearch import BulkFailure
 
 KEY = "event_id"
 LOWER = ("event_type",)
@@ -70,32 +71,36 @@ def first_per_key(batch: DataFrame) -> DataFrame:
     return batch.withColumn("_rank", F.row_number().over(order)).where("_rank = 1").drop("_rank")
 
 
-def merge_new(spark: SparkSession, rows: DataFrame, path: str, partition_by: Sequence[str]) -> int:
-    """Insert the rows whose event id the table does not hold yet; how many were inserted."""
-    from delta.tables import DeltaTable
+class DeltaMergeSink:
+    """The silver Delta table: insert the rows whose event id it does not hold yet (MERGE, insert-only).
 
-    (
-        DeltaTable.createIfNotExists(spark)
-        .location(path)
-        .addColumns(rows.schema)
-        .partitionedBy(*partition_by)
-        .execute()
-    )
-    condition = f"t.{KEY} = s.{KEY}"
-    if "event_date" in partition_by:  # prune: the same event always lands in the same date
-        dates = sorted({r[0] for r in rows.select("event_date").distinct().collect() if r[0] is not None})
-        if dates:
-            listed = ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
-            condition = f"t.event_date IN ({listed}) AND t.event_date = s.event_date AND {condition}"
-    metrics = (
-        DeltaTable.forPath(spark, path)
-        .alias("t")
-        .merge(rows.alias("s"), condition)
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
-    first = metrics.first() if metrics is not None else None
-    return int(first["num_inserted_rows"]) if first is not None else 0
+    A replayed batch inserts nothing (its ids are there), so the table holds each event id once.
+    """
+
+    name = "silver"
+
+    def __init__(self, path: str, partition_by: Sequence[str]) -> None:
+        self.path = path
+        self.partition_by = tuple(partition_by)
+
+    def write(self, batch: MicroBatch) -> SinkResult:
+        from delta.tables import DeltaTable
+
+        rows, spark = batch.df, batch.df.sparkSession
+        DeltaTable.createIfNotExists(spark).location(self.path).addColumns(rows.schema).partitionedBy(
+            *self.partition_by
+        ).execute()
+        condition = f"t.{KEY} = s.{KEY}"
+        if "event_date" in self.partition_by:  # prune: the same event always lands in the same date
+            dates = sorted({r["event_date"] for r in batch.rows if r["event_date"] is not None})
+            if dates:
+                listed = ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
+                condition = f"t.event_date IN ({listed}) AND t.event_date = s.event_date AND {condition}"
+        merge = DeltaTable.forPath(spark, self.path).alias("t").merge(rows.alias("s"), condition)
+        metrics = merge.whenNotMatchedInsertAll().execute()
+        first = metrics.first() if metrics is not None else None
+        inserted = int(first["num_inserted_rows"]) if first is not None else 0
+        return SinkResult(self.name, inserted)
 
 
 def _json_default(value: Any) -> str:
@@ -104,17 +109,18 @@ def _json_default(value: Any) -> str:
     return str(value)
 
 
-def refused_rows(failures: Sequence[BulkFailure], sink: str, batch_id: int) -> list[tuple[Any, ...]]:
+def refused_rows(refusals: Sequence[Refusal], sink: str, batch_id: int) -> list[tuple[Any, ...]]:
+    """DLQ rows for ``DLQ_COLUMNS``: id, sink, reason (at most 4,000 characters), status, row as JSON."""
     return [
         (
-            f.doc_id,
+            r.row_id,
             sink,
-            f"{f.error_type}: {f.reason}"[:4000],
-            f.status,
-            json.dumps(f.doc, default=_json_default, sort_keys=True),
+            r.reason[:4000],
+            r.status,
+            json.dumps(r.row, default=_json_default, sort_keys=True),
             batch_id,
         )
-        for f in failures
+        for r in refusals
     ]
 
 
@@ -130,10 +136,10 @@ class SilverBatch:
         self.path = conn.lake_path(spec.sink.table)
         self.dlq_path = conn.lake_path(spec.dlq.table)
         fields = [(f.name, f.type) for f in spec.schema]
-        self.search = ElasticsearchSink(
+        search = ElasticsearchSink(
             conn, spec.search.alias, index_template(spec.search.alias, fields), spec.search
         )
-        self.warehouse = WarehouseSink(
+        stored = WarehouseSink(
             conn,
             spec.name,
             spec.warehouse.table,
@@ -142,38 +148,34 @@ class SilverBatch:
             spec.warehouse.retry_seconds,
             templates=[(spec.warehouse.table, warehouse.SHOP_EVENTS_TABLE)],
         )
+        # in this order: the silver table first (gold reads it), then search, then the warehouse
+        self.sinks: tuple[Sink, ...] = (DeltaMergeSink(self.path, spec.sink.partition_by), search, stored)
 
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
+    def __call__(self, df: DataFrame, batch_id: int) -> None:
         timer = StepTimer(f"{self.spec.name} batch {batch_id}")
-        rows_df = first_per_key(clean(batch, self.spec)).persist()
+        batch = MicroBatch(first_per_key(clean(df, self.spec)).persist(), batch_id)
         try:
-            spark = rows_df.sparkSession
-            rows = collect_rows(rows_df)
-            timer.lap(f"read {len(rows):,} distinct events")
-            if not rows:
+            timer.lap(f"read {len(batch.rows):,} distinct events")
+            if not batch.rows:
                 return
-            inserted = merge_new(spark, rows_df, self.path, self.spec.sink.partition_by)
-            self.tally.add(SinkResult("silver", inserted))
-            timer.lap(f"silver MERGE +{inserted:,}")
-            search = self.search.write(rows_df, rows, batch_id)
-            self.tally.add(search)
-            if self.search.refused:
-                refused = refused_rows(self.search.refused, "elasticsearch", batch_id)
-                self._dead_letters(spark, refused, batch_id)
-            timer.lap(f"elasticsearch {search.written:,} ({search.failed} refused)")
-            stored = self.warehouse.write(rows_df, rows, batch_id)
-            self.tally.add(stored)
-            timer.lap(f"warehouse {stored.written:,}" + (" (replayed)" if stored.replayed else ""))
+            for sink in self.sinks:
+                result = sink.write(batch)
+                self.tally.add(result)
+                if result.refused:
+                    self._dead_letters(batch, refused_rows(result.refused, sink.name, batch_id))
+                timer.lap(result.summary())
         finally:
-            rows_df.unpersist()
+            batch.df.unpersist()
         timer.report()
 
-    def _dead_letters(self, spark: SparkSession, rows: list[tuple[Any, ...]], batch_id: int) -> None:
+    def _dead_letters(self, batch: MicroBatch, rows: list[tuple[Any, ...]]) -> None:
+        """Refused rows into the DLQ table, once per batch (Delta's txnAppId/txnVersion)."""
         from pyspark.sql import functions as F
 
         from highway.spark.delta_sink import write_batch
 
-        meta = json.dumps({"highway": 1, "app": self.spec.name, "table": "dlq", "batch_id": batch_id})
+        spark = batch.df.sparkSession
+        meta = json.dumps({"highway": 1, "app": self.spec.name, "table": "dlq", "batch_id": batch.batch_id})
         df = spark.createDataFrame(rows, DLQ_COLUMNS).withColumn("failed_at", F.current_timestamp())
-        write_batch(df, self.dlq_path, self.spec.name, batch_id, meta, self.spec.dlq.partition_by)
+        write_batch(df, self.dlq_path, self.spec.name, batch.batch_id, meta, self.spec.dlq.partition_by)
         self.tally.add(SinkResult("dlq", len(rows)))

@@ -1,8 +1,10 @@
-"""The sink contract: every sink is called with ``(batch_df, batch_id)`` and is idempotent per batch id.
+"""The sink contract: every sink is given a ``MicroBatch`` (the batch's DataFrame and its batch id) and is
+idempotent per batch id: writing the same batch twice leaves the target as writing it once.
 
-A sink returns a ``SinkResult`` (rows written, rows refused for good, whether the batch had already
-been written); ``SinkTally`` adds the results up for the heartbeat and the metrics. Refused rows go
-to the app's DLQ table with their reason; they are never silently dropped. Writes to a service that
+A sink returns a ``SinkResult``: rows written, whether the batch had already been written (a replay),
+retries it took, and the rows it refused for good (``Refusal``: id, status, reason, the row). The
+batch function writes refusals to the app's DLQ table; nothing is silently dropped. ``SinkTally``
+adds the results up for the heartbeat (``sinks``) and the metrics. Writes to a service that
 is down are retried (``highway.core.retry``) until the sink's ``retry_seconds``, then the batch fails
 and the stream replays it from its checkpoint.
 
@@ -17,7 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,25 +31,66 @@ from highway.spark.metrics import AppMetrics
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
-    from highway.adapters.elasticsearch import BulkFailure
 
 log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A row a sink refused for good (retrying cannot help): it goes to the DLQ with the reason."""
+
+    row_id: str | None
+    status: int
+    reason: str
+    row: Row = field(repr=False)
+
+
+@dataclass(frozen=True)
 class SinkResult:
     sink: str
     written: int
-    failed: int = 0
+    refused: tuple[Refusal, ...] = ()
     replayed: bool = False
     retries: int = 0
+
+    @property
+    def failed(self) -> int:
+        return len(self.refused)
+
+    def summary(self) -> str:
+        text = f"{self.sink} {self.written:,}"
+        if self.refused:
+            text += f" ({self.failed} refused)"
+        if self.replayed:
+            text += " (replayed: already written)"
+        if self.retries:
+            text += f" ({self.retries} retries)"
+        return text
+
+
+class MicroBatch:
+    """What a sink is given: the batch's DataFrame, its id, and its rows collected once (via Arrow).
+
+    The Elasticsearch and warehouse clients write from the driver; collecting once serves both.
+    """
+
+    def __init__(self, df: DataFrame, batch_id: int) -> None:
+        self.df = df
+        self.batch_id = batch_id
+        self._rows: list[Row] | None = None
+
+    @property
+    def rows(self) -> list[Row]:
+        if self._rows is None:
+            self._rows = self.df.toArrow().to_pylist()
+        return self._rows
 
 
 class Sink(Protocol):
     name: str
 
-    def write(self, batch: DataFrame, rows: Sequence[Row], batch_id: int) -> SinkResult: ...
+    def write(self, batch: MicroBatch) -> SinkResult: ...
 
 
 class SinkTally:
@@ -96,7 +139,7 @@ class StepTimer:
 
 def collect_rows(batch: DataFrame) -> list[Row]:
     """The batch as plain dicts (timestamps as aware UTC datetimes), via Arrow."""
-    return batch.toArrow().to_pylist()
+    return MicroBatch(batch, -1).rows
 
 
 def _notify(message: str) -> None:
@@ -115,7 +158,6 @@ class ElasticsearchSink:
         self.template = template
         self.settings = settings  # catalog SearchSink
         self._es: Any = None
-        self.refused: list[BulkFailure] = []
 
     def _client(self) -> Any:
         from highway.adapters import elasticsearch as es
@@ -126,11 +168,11 @@ class ElasticsearchSink:
             self._es = client
         return self._es
 
-    def write(self, batch: DataFrame, rows: Sequence[Row], batch_id: int) -> SinkResult:
+    def write(self, batch: MicroBatch) -> SinkResult:
         from highway.adapters import elasticsearch as es
 
         sent_at = datetime.now(UTC)
-        docs = [{**row, "indexed_at": sent_at} for row in rows]
+        docs = [{**row, "indexed_at": sent_at} for row in batch.rows]
 
         def attempt() -> Any:
             try:
@@ -147,11 +189,13 @@ class ElasticsearchSink:
                 raise
 
         result, retries = retry_transient(
-            attempt, f"batch {batch_id} -> Elasticsearch '{self.alias}'", self.settings.retry_seconds,
+            attempt, f"batch {batch.batch_id} -> Elasticsearch '{self.alias}'", self.settings.retry_seconds,
             time.monotonic, time.sleep, _notify,
         )  # fmt: skip
-        self.refused = list(result.failed)
-        return SinkResult(self.name, result.written, len(result.failed), retries=retries + result.retries)
+        refused = tuple(
+            Refusal(f.doc_id, f.status, f"{f.error_type}: {f.reason}", f.doc) for f in result.failed
+        )
+        return SinkResult(self.name, result.written, refused, retries=retries + result.retries)
 
 
 class WarehouseSink:
@@ -207,14 +251,14 @@ class WarehouseSink:
 
         return retry_transient(attempt, what, self.retry_seconds, time.monotonic, time.sleep, _notify)
 
-    def write(self, batch: DataFrame, rows: Sequence[Row], batch_id: int) -> SinkResult:
+    def write(self, batch: MicroBatch) -> SinkResult:
         from highway.adapters import postgres
 
-        tuples = [tuple(row.get(c) for c in self.columns) for row in rows]
+        tuples = [tuple(row.get(c) for c in self.columns) for row in batch.rows]
         outcome, retries = self.retrying(
             lambda pg: postgres.write_batch(
-                pg, self.app, batch_id, self.table, self.columns, self.key, tuples
+                pg, self.app, batch.batch_id, self.table, self.columns, self.key, tuples
             ),
-            f"batch {batch_id} -> PostgreSQL {self.table}",
+            f"batch {batch.batch_id} -> PostgreSQL {self.table}",
         )
-        return SinkResult(self.name, outcome.written, 0, outcome.replayed, retries)
+        return SinkResult(self.name, outcome.written, (), outcome.replayed, retries)
