@@ -82,14 +82,17 @@ class DeltaMergeSink:
     def __init__(self, path: str, partition_by: Sequence[str]) -> None:
         self.path = path
         self.partition_by = tuple(partition_by)
+        self.created = False  # the table exists (checked once per run: it costs a Delta log read)
 
     def write(self, batch: MicroBatch) -> SinkResult:
         from delta.tables import DeltaTable
 
         rows, spark = batch.df, batch.df.sparkSession
-        DeltaTable.createIfNotExists(spark).location(self.path).addColumns(rows.schema).partitionedBy(
-            *self.partition_by
-        ).execute()
+        if not self.created:
+            DeltaTable.createIfNotExists(spark).location(self.path).addColumns(rows.schema).partitionedBy(
+                *self.partition_by
+            ).execute()
+            self.created = True
         condition = f"t.{KEY} = s.{KEY}"
         if "event_date" in self.partition_by:  # prune: the same event always lands in the same date
             dates = sorted({r["event_date"] for r in batch.rows if r["event_date"] is not None})

@@ -15,7 +15,6 @@ Arrow) and handed to the client libraries, which batch and parallelise the write
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame
 
 
-log = logging.getLogger(__name__)
 Row = dict[str, Any]
 
 
@@ -143,8 +141,7 @@ def collect_rows(batch: DataFrame) -> list[Row]:
 
 
 def _notify(message: str) -> None:
-    print(message, flush=True)
-    log.warning(message)
+    print(message, flush=True)  # the app's log: one line per retry, with the time budget left
 
 
 class ElasticsearchSink:
