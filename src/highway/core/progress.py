@@ -67,17 +67,23 @@ def merge_end_offsets(*maps: Mapping[str, Mapping[int, int]]) -> dict[str, dict[
     return out
 
 
+def _end_offset(source: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A source's ``endOffset`` as a dict (Spark gives it as JSON text or as a mapping), or None."""
+    end = source.get("endOffset")
+    if isinstance(end, str):
+        try:
+            end = json.loads(end)
+        except ValueError:
+            return None
+    return end if isinstance(end, dict) else None
+
+
 def _delta_versions(sources: list[Mapping[str, Any]]) -> dict[str, int]:
     """Table version each Delta source has read up to, keyed by the source's description."""
     versions: dict[str, int] = {}
     for source in sources:
-        end = source.get("endOffset")
-        if isinstance(end, str):
-            try:
-                end = json.loads(end)
-            except ValueError:
-                continue
-        if isinstance(end, dict) and isinstance(end.get("reservoirVersion"), int):
+        end = _end_offset(source)
+        if end is not None and isinstance(end.get("reservoirVersion"), int):
             versions[str(source.get("description", "delta"))] = end["reservoirVersion"]
     return versions
 
@@ -85,16 +91,9 @@ def _delta_versions(sources: list[Mapping[str, Any]]) -> dict[str, int]:
 def _end_offsets(sources: list[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
     offsets: dict[str, dict[str, int]] = {}
     for source in sources:
-        end = source.get("endOffset")
-        if isinstance(end, str):
-            try:
-                end = json.loads(end)
-            except ValueError:
-                continue
-        if isinstance(end, dict):
-            for topic, parts in end.items():
-                if isinstance(parts, dict):
-                    offsets.setdefault(topic, {}).update({str(p): int(o) for p, o in parts.items()})
+        for topic, parts in (_end_offset(source) or {}).items():
+            if isinstance(parts, dict):
+                offsets.setdefault(topic, {}).update({str(p): int(o) for p, o in parts.items()})
     return offsets
 
 
