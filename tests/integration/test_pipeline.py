@@ -184,14 +184,29 @@ def _wait_for_warehouse_rows(conn: Any, table: str, at_least: int, timeout: floa
 
 
 @pytest.mark.fault
-def test_silver_sigkill_mid_stream_then_restart(tmp_path, shared_bronze, conn, spark) -> None:
+def test_silver_sigkill_mid_batch_then_restart(tmp_path, shared_bronze, stack, conn, spark) -> None:
+    """Kill -9 while a batch is half written: in silver Delta and Elasticsearch, not yet in the warehouse.
+
+    PostgreSQL is stopped after the first batch, so the next batch is held at its last sink (retrying)
+    when the driver and its JVM are killed; nothing of that batch is committed to the checkpoint.
+    """
     silver = _silver(shared_bronze, "kill", max_files=1)
     expected = hwtest.distinct_valid_ids(shared_bronze.records)
     log = tmp_path / "silver.log"
     app = hwtest.start_app(shared_bronze.catalog, silver, log)
     seen = _wait_for_warehouse_rows(conn, silver.warehouse.table, 1, timeout=300)
-    hwtest.kill_group(app, signal.SIGKILL)
+    stack.stop("postgres")
+    try:
+        deadline = time.monotonic() + 300
+        while "-> PostgreSQL" not in log.read_text(errors="replace"):  # the next batch reached its last sink
+            assert time.monotonic() < deadline and app.poll() is None, log.read_text(errors="replace")[-4000:]
+            time.sleep(0.5)
+        hwtest.kill_group(app, signal.SIGKILL)
+    finally:
+        stack.start("postgres")
     assert 0 < seen < len(expected), f"the kill must land mid-stream: {seen} of {len(expected)} rows"
+    half_written = hwtest.es_ids(conn, silver.search.alias)
+    assert len(half_written) > seen, "the killed batch had reached Elasticsearch but not the warehouse"
 
     hwtest.run_to_idle(shared_bronze.catalog, silver, log)
     hwtest.sink_audit(spark, conn, silver, expected).assert_exactly_once()
