@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -246,8 +247,10 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"[bold green]report written:[/] {report}")
         spark.stop()
     finally:
+        shutil.rmtree(catalog, ignore_errors=True)
         if own_stack:
             stack.down()
+            shutil.rmtree(home, ignore_errors=True)  # a temporary stack: its data served only this run
 
 
 if __name__ == "__main__":
