@@ -185,30 +185,17 @@ def bronze_times(spark: Any, path: str) -> dict[str, dict[str, float]]:
 
 
 def es_indexed_at(conn: Connection, alias: str) -> tuple[dict[str, float], int]:
-    """event_id -> indexed_at of every document in ``alias`` (search_after); and the documents read."""
+    """event_id -> indexed_at of every document in ``alias``; and the documents read."""
     from highway.adapters import elasticsearch as es_adapter
 
     es = es_adapter.client(conn, timeout=120)
     try:
-        es.indices.refresh(index=alias)
         indexed: dict[str, float] = {}
         docs = 0
-        after: list[Any] | None = None
-        while True:
-            body: dict[str, Any] = {
-                "size": 10_000,
-                "sort": [{"event_id": "asc"}],
-                "_source": ["event_id", "indexed_at"],
-            }
-            if after is not None:
-                body["search_after"] = after
-            hits = es.search(index=alias, **body)["hits"]["hits"]
-            if not hits:
-                return indexed, docs
-            for hit in hits:
-                indexed[hit["_source"]["event_id"]] = _timestamp(hit["_source"]["indexed_at"])
-            docs += len(hits)
-            after = hits[-1]["sort"]
+        for hit in es_adapter.scan(es, alias, source=["event_id", "indexed_at"]):
+            indexed[hit["_source"]["event_id"]] = _timestamp(hit["_source"]["indexed_at"])
+            docs += 1
+        return indexed, docs
     finally:
         es.close()
 

@@ -221,22 +221,10 @@ def distinct_valid_ids(records: list[dict[str, Any]]) -> set[str]:
 
 
 def es_ids(conn: Connection, alias: str) -> list[str]:
-    """Every document's event_id in ``alias`` (search_after over event_id), duplicates included."""
+    """Every document's event_id in ``alias``, duplicates included."""
     from highway.adapters import elasticsearch as es
 
-    client = es.client(conn)
-    client.indices.refresh(index=alias)
-    ids: list[str] = []
-    after: list[Any] | None = None
-    while True:
-        body: dict[str, Any] = {"size": 10_000, "sort": [{"event_id": "asc"}], "_source": False}
-        if after is not None:
-            body["search_after"] = after
-        hits = client.search(index=alias, **body)["hits"]["hits"]
-        if not hits:
-            return ids
-        ids.extend(hit["sort"][0] for hit in hits)
-        after = hits[-1]["sort"]
+    return [hit["sort"][0] for hit in es.scan(es.client(conn), alias)]
 
 
 def pg_rows(conn: Connection, sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -260,6 +260,30 @@ def search(es: Elasticsearch, alias: str, query: dict[str, Any]) -> list[dict[st
     return [hit["_source"] for hit in response["hits"]["hits"]]
 
 
+def scan(
+    es: Elasticsearch,
+    alias: str,
+    sort_field: str = "event_id",
+    source: list[str] | bool = False,
+    page: int = 10_000,
+) -> Iterator[dict[str, Any]]:
+    """Every hit of ``alias`` in ``sort_field`` order (search_after paging; refreshes first)."""
+    try:
+        es.indices.refresh(index=alias)
+        after: list[Any] | None = None
+        while True:
+            body: dict[str, Any] = {"size": page, "sort": [{sort_field: "asc"}], "_source": source}
+            if after is not None:
+                body["search_after"] = after
+            hits = es.search(index=alias, **body)["hits"]["hits"]
+            if not hits:
+                return
+            yield from hits
+            after = hits[-1]["sort"]
+    except _client_errors() as exc:
+        raise _wrap(exc, f"scan '{alias}'") from exc
+
+
 def count(es: Elasticsearch, alias: str) -> int:
     """Documents visible to search in ``alias`` (refreshes first, so what was just written counts)."""
     try:
