@@ -77,6 +77,7 @@ def measure_throughput(spark: Any, conn: Any, name: str, events: int) -> list[Th
     from highway import catalog
     from highway.spark.apps import kafka_stream, start_bronze, table_path
     from highway.spark.metrics import AppMetrics
+    from highway.spark.sinks import SinkTally
 
     spec = catalog.get_bronze(name)
     console.print(f"[bold]throughput[/]: producing {events:,} events to {spec.source.topic}")
@@ -110,7 +111,7 @@ def measure_throughput(spark: Any, conn: Any, name: str, events: int) -> list[Th
         ("Kafka -> raw Delta append (no parsing)", raw_delta),
         (
             "Kafka -> bronze (Delta + DLQ)",
-            lambda: start_bronze(spark, spec, conn, AppMetrics(name), available_now=True),
+            lambda: start_bronze(spark, spec, conn, SinkTally(AppMetrics(name)), available_now=True),
         ),
     ]
     results = []

@@ -217,29 +217,14 @@ def _start_spark(conn: Connection, log: Path) -> SparkSession:
     return spark
 
 
-def _exists(spark: SparkSession, path: str) -> bool:
-    """Whether ``path`` holds a Delta log (asked of Hadoop: DeltaTable.isDeltaTable caches a "no")."""
-    from py4j.protocol import Py4JJavaError
-
-    jvm = spark._jvm
-    assert jvm is not None
-    log = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
-    try:
-        fs = log.getFileSystem(spark._jsc.hadoopConfiguration())
-        return bool(fs.exists(log))
-    except Py4JJavaError as exc:
-        cause = str(exc.java_exception).splitlines()[0]
-        raise TransientError(
-            f"cannot list {path} on S3: {cause} (is S3 up? try `highway stack up`)"
-        ) from None
-
-
 def register_views(spark: SparkSession, conn: Connection, views: Sequence[View]) -> dict[str, str]:
     """Register the views whose table exists; returns view name -> s3a path of those registered."""
+    from highway.spark.delta_sink import table_exists
+
     registered: dict[str, str] = {}
     for view in views:
         path = conn.lake_path(view.table)
-        if _exists(spark, path):
+        if table_exists(spark, path):
             spark.read.format("delta").load(path).createOrReplaceTempView(view.name)
             registered[view.name] = path
     return registered

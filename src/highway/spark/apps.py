@@ -42,13 +42,13 @@ def kafka_stream(spark: SparkSession, spec: BronzeSpec, conn: Connection) -> Dat
 
 
 def start_bronze(
-    spark: SparkSession, spec: BronzeSpec, conn: Connection, metrics: AppMetrics, available_now: bool = False
+    spark: SparkSession, spec: BronzeSpec, conn: Connection, tally: SinkTally, available_now: bool = False
 ) -> StreamingQuery:
     """Start the bronze query; ``available_now`` drains what the topic holds, then stops (bench, backfill)."""
     writer = (
         kafka_stream(spark, spec, conn)
         .writeStream.queryName(spec.name)
-        .foreachBatch(BronzeBatch(spec, conn, metrics))
+        .foreachBatch(BronzeBatch(spec, conn, tally))
         .option("checkpointLocation", table_path(conn, spec.checkpoint))
     )
     if available_now:
@@ -58,12 +58,10 @@ def start_bronze(
 
 def _delta_source_path(spark: SparkSession, spec: SilverSpec | GoldSpec, conn: Connection) -> str:
     """The source table's path; a clear error if the upstream app has not created it yet."""
+    from highway.spark.delta_sink import table_exists
+
     path = conn.lake_path(spec.source.table)
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
-    fs = hadoop_path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
-    if not fs.exists(hadoop_path):
+    if not table_exists(spark, path):
         raise TerminalError(
             f"app {spec.name}: its source table {spec.source.table} ({path}) does not exist yet; "
             "run the app that writes it first"
@@ -71,25 +69,21 @@ def _delta_source_path(spark: SparkSession, spec: SilverSpec | GoldSpec, conn: C
     return path
 
 
-def start_streaming(
-    spark: SparkSession, spec: AppSpec, conn: Connection, metrics: AppMetrics, tally: SinkTally
-) -> StreamingQuery:
+def start_streaming(spark: SparkSession, spec: AppSpec, conn: Connection, tally: SinkTally) -> StreamingQuery:
     """Start the app's query by kind: bronze reads Kafka, silver and gold read a Delta table."""
     if isinstance(spec, BronzeSpec):
-        return start_bronze(spark, spec, conn, metrics)
+        return start_bronze(spark, spec, conn, tally)
     from highway.spark.gold import GoldBatch
     from highway.spark.silver import SilverBatch
 
-    _delta_source_path(spark, spec, conn)
+    path = _delta_source_path(spark, spec, conn)
     batch_fn = (
-        SilverBatch(spec, conn, metrics, tally)
-        if isinstance(spec, SilverSpec)
-        else GoldBatch(spec, conn, metrics, tally)
+        SilverBatch(spec, conn, tally) if isinstance(spec, SilverSpec) else GoldBatch(spec, conn, tally)
     )
     source = (
         spark.readStream.format("delta")
         .option("maxFilesPerTrigger", spec.source.max_files_per_trigger)
-        .load(conn.lake_path(spec.source.table))
+        .load(path)
     )
     return (
         source.writeStream.queryName(spec.name)
@@ -166,7 +160,7 @@ def run_app(name: str, until_idle: float | None = None, metrics_port: int | None
     port = metrics.serve(metrics_port)
     reporter = ProgressReporter(spec.name, heartbeat_writer(spec, conn), metrics, sinks=tally.snapshot)
     spark.streams.addListener(reporter)
-    query = start_streaming(spark, spec, conn, metrics, tally)
+    query = start_streaming(spark, spec, conn, tally)
     print(f"{spec.name}: running (query {query.id}); metrics on http://127.0.0.1:{port}/metrics", flush=True)
     try:
         outcome = _wait(query, reporter, stop, until_idle)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from highway.catalog import BronzeSpec
 from highway.connection import Connection
 from highway.core.progress import PartitionRange, batch_metadata
-from highway.spark.metrics import AppMetrics
+from highway.spark.sinks import SinkResult, SinkTally
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame
@@ -124,11 +124,11 @@ def dead_letters(classified: DataFrame) -> DataFrame:
 class BronzeBatch:
     """The ``foreachBatch`` function of a bronze app: classify, then commit both tables exactly once."""
 
-    def __init__(self, spec: BronzeSpec, conn: Connection, metrics: AppMetrics) -> None:
+    def __init__(self, spec: BronzeSpec, conn: Connection, tally: SinkTally) -> None:
         self.spec = spec
         self.bronze_path = conn.lake_path(spec.sink.table)
         self.dlq_path = conn.lake_path(spec.dlq.table)
-        self.metrics = metrics
+        self.tally = tally  # rows per table to the heartbeat and /metrics, like every app's sinks
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         from pyspark.sql import functions as F
@@ -154,20 +154,23 @@ class BronzeBatch:
             n_invalid = sum(r["rows"] for r in stats) - n_valid
             app = self.spec.name
             spark = batch.sparkSession
+            # a replay of a committed batch: Delta would skip it; report it as replayed, not written again
             if n_valid and already_committed(spark, self.bronze_path, app, batch_id):
-                n_valid = 0  # a replay of a committed batch: Delta would skip it; do not count it again
+                self.tally.add(SinkResult("bronze", 0, replayed=True))
+                n_valid = 0
             if n_invalid and already_committed(spark, self.dlq_path, app, batch_id):
+                self.tally.add(SinkResult("dlq", 0, replayed=True))
                 n_invalid = 0
             if n_valid:
                 meta = batch_metadata(app, batch_id, "bronze", ranges)
                 write_batch(valid_rows(classified, self.spec), self.bronze_path, app, batch_id, meta,
                             self.spec.sink.partition_by)  # fmt: skip
-                self.metrics.written("bronze", n_valid)
+                self.tally.add(SinkResult("bronze", n_valid))
             if n_invalid:
                 meta = batch_metadata(app, batch_id, "dlq", ranges)
                 write_batch(
                     dead_letters(classified), self.dlq_path, app, batch_id, meta, self.spec.dlq.partition_by
                 )
-                self.metrics.written("dlq", n_invalid)
+                self.tally.add(SinkResult("dlq", n_invalid))
         finally:
             classified.unpersist()

@@ -33,6 +33,26 @@ def write_batch(
     writer.save(path)
 
 
+def table_exists(spark: Any, path: str) -> bool:
+    """Whether ``path`` holds a Delta log, asked of Hadoop (``DeltaTable.isDeltaTable`` caches a "no").
+
+    S3 that cannot be listed is a ``TransientError`` naming the path.
+    """
+    from py4j.protocol import Py4JJavaError
+
+    from highway.errors import TransientError
+
+    jvm = spark.sparkContext._jvm
+    log = jvm.org.apache.hadoop.fs.Path(f"{path}/_delta_log")
+    try:
+        return bool(log.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(log))
+    except Py4JJavaError as exc:
+        cause = str(exc.java_exception).splitlines()[0]
+        raise TransientError(
+            f"cannot list {path} on S3: {cause} (is S3 up? try `highway stack up`)"
+        ) from None
+
+
 def committed_version(spark: Any, path: str, app_id: str) -> int | None:
     """The last ``txnVersion`` the table committed for ``app_id`` (None: never, or no table yet).
 

@@ -23,7 +23,6 @@ from highway import warehouse
 from highway.catalog import GoldSpec
 from highway.connection import Connection
 from highway.core.windows import next_watermark
-from highway.spark.metrics import AppMetrics
 from highway.spark.sinks import SinkResult, SinkTally, WarehouseSink, collect_rows
 
 if TYPE_CHECKING:
@@ -39,7 +38,7 @@ def _micros(moment: datetime) -> int:
 class GoldBatch:
     """The ``foreachBatch`` function of a gold app."""
 
-    def __init__(self, spec: GoldSpec, conn: Connection, metrics: AppMetrics, tally: SinkTally) -> None:
+    def __init__(self, spec: GoldSpec, conn: Connection, tally: SinkTally) -> None:
         self.spec = spec
         self.tally = tally
         self.group = spec.aggregation.group_by

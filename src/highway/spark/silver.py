@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 from highway.catalog import SilverSpec
 from highway.connection import Connection
 from highway.core.search import index_template
-from highway.spark.metrics import AppMetrics
 from highway.spark.sinks import (
     ElasticsearchSink,
     MicroBatch,
@@ -130,18 +129,15 @@ def refused_rows(refusals: Sequence[Refusal], sink: str, batch_id: int) -> list[
 class SilverBatch:
     """The ``foreachBatch`` function of a silver app."""
 
-    def __init__(self, spec: SilverSpec, conn: Connection, metrics: AppMetrics, tally: SinkTally) -> None:
+    def __init__(self, spec: SilverSpec, conn: Connection, tally: SinkTally) -> None:
         from highway import warehouse
 
         self.spec = spec
-        self.conn = conn
         self.tally = tally
         self.path = conn.lake_path(spec.sink.table)
         self.dlq_path = conn.lake_path(spec.dlq.table)
         fields = [(f.name, f.type) for f in spec.schema]
-        search = ElasticsearchSink(
-            conn, spec.search.alias, index_template(spec.search.alias, fields), spec.search
-        )
+        search = ElasticsearchSink(conn, spec.search, index_template(spec.search.alias, fields))
         stored = WarehouseSink(
             conn,
             spec.name,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from highway.catalog import SearchSink
 from highway.connection import Connection
 from highway.core.retry import retry_transient
 from highway.errors import TransientError
@@ -81,7 +82,7 @@ class MicroBatch:
     @property
     def rows(self) -> list[Row]:
         if self._rows is None:
-            self._rows = self.df.toArrow().to_pylist()
+            self._rows = collect_rows(self.df)
         return self._rows
 
 
@@ -135,9 +136,10 @@ class StepTimer:
         print(f"{self.what}: {', '.join(self.steps)}; total {self.clock() - self.started:.1f} s", flush=True)
 
 
-def collect_rows(batch: DataFrame) -> list[Row]:
-    """The batch as plain dicts (timestamps as aware UTC datetimes), via Arrow."""
-    return MicroBatch(batch, -1).rows
+def collect_rows(df: DataFrame) -> list[Row]:
+    """A DataFrame's rows as plain dicts (timestamps as aware UTC datetimes), via Arrow."""
+    rows: list[Row] = df.toArrow().to_pylist()
+    return rows
 
 
 def _notify(message: str) -> None:
@@ -149,11 +151,11 @@ class ElasticsearchSink:
 
     name = "elasticsearch"
 
-    def __init__(self, conn: Connection, alias: str, template: dict[str, Any], settings: Any) -> None:
+    def __init__(self, conn: Connection, settings: SearchSink, template: dict[str, Any]) -> None:
         self.conn = conn
-        self.alias = alias
+        self.settings = settings
+        self.alias = settings.alias
         self.template = template
-        self.settings = settings  # catalog SearchSink
         self._es: Any = None
 
     def _client(self) -> Any:
