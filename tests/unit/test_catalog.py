@@ -65,6 +65,13 @@ def _mutate(entry: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         ("sink.table", "bronze/../escape", "without '..'"),
         ("trigger.interval_seconds", -1, "a positive float"),
         ("resources.driver_memory", "lots", "512m or 2g"),
+        ("resources.driver_cpu", "lots", "CPU quantity such as 500m"),
+        ("resources.executor_cpu", "1Gi", "CPU quantity such as 500m"),
+        ("resources.executor_memory", "2GB", "512m or 2g"),
+        ("resources.executor_instances", -1, "0 or more executors"),
+        ("resources.shuffle_partitions", 0, "a positive int"),
+        ("image", "Bad Image!!", "an image reference such as"),
+        ("image", "highway-spark:", "an image reference such as"),
         ("checkpoint", "/abs/path", "relative path"),
         ("source.topic", KeyError, "required"),
         ("sink", KeyError, "required"),
@@ -166,7 +173,8 @@ def test_shipped_silver_entry_parses_to_a_silver_spec() -> None:
     assert spec.trigger == catalog.Trigger(5.0)
     assert spec.checkpoint == "_checkpoints/silver_shop_events"
     assert spec.status_prefix == "_status/silver_shop_events"
-    assert spec.resources == catalog.Resources("2g", 4)
+    assert spec.resources == catalog.Resources("2g", 4, "1", 1, "1g", "1")
+    assert spec.image == "highway-spark:0.1.0"
 
 
 def test_shipped_gold_entry_parses_to_a_gold_spec() -> None:
@@ -185,7 +193,7 @@ def test_shipped_gold_entry_parses_to_a_gold_spec() -> None:
     assert spec.trigger == catalog.Trigger(5.0)
     assert spec.checkpoint == "_checkpoints/gold_product_hourly"
     assert spec.status_prefix == "_status/gold_product_hourly"
-    assert spec.resources == catalog.Resources("1g", 4)
+    assert spec.resources == catalog.Resources("1g", 4, "1", 1, "1g", "1")
 
 
 def test_shipped_pipeline_is_connected_bronze_to_silver_to_gold() -> None:
@@ -212,7 +220,8 @@ def test_silver_and_gold_defaults() -> None:
     assert spec.search == catalog.SearchSink("a", 1000, 2, 5, 180.0)
     assert spec.warehouse == catalog.WarehouseSink("w.t", ("event_id",), 180.0)
     assert spec.trigger == catalog.Trigger(5.0)
-    assert spec.resources == catalog.Resources("1g", 4)
+    assert spec.resources == catalog.Resources("1g", 4, "1", 1, "1g", "1")
+    assert spec.image == "highway-spark:0.1.0"
     gold = _shipped("gold_product_hourly")
     del gold["aggregation"]["watermark_minutes"]
     gold_spec = catalog.parse(gold, "x.yaml")

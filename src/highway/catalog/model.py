@@ -89,8 +89,19 @@ class Trigger:
 
 @dataclass(frozen=True)
 class Resources:
-    driver_memory: str
-    shuffle_partitions: int
+    """Sizes of the app's Spark driver and (on Kubernetes) its executors.
+
+    Memory is in JVM notation (``512m``, ``2g``): the heap; the pod gets the heap plus an overhead.
+    CPU is a Kubernetes quantity (``500m``, ``1``). Locally the driver runs ``local[*]`` and the
+    executor settings are not used.
+    """
+
+    driver_memory: str = "1g"
+    shuffle_partitions: int = 4
+    driver_cpu: str = "1"
+    executor_instances: int = 1
+    executor_memory: str = "1g"
+    executor_cpu: str = "1"
 
 
 @dataclass(frozen=True)
@@ -102,6 +113,7 @@ class _Common:
     checkpoint: str
     status_prefix: str
     resources: Resources
+    image: str  # the Spark apps image the driver and executors run on Kubernetes
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ from highway.catalog.model import (
     Trigger,
     WarehouseSink,
 )
+from highway.core.k8s import common as k8s
 from highway.errors import CatalogError
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{1,62}$")
@@ -162,11 +163,29 @@ def _table(root: _Section, name: str) -> DeltaTable:
 
 
 def _resources(root: _Section) -> Resources:
-    r = root.section("resources", set(), {"driver_memory", "shuffle_partitions"})
+    default = Resources()
+    if "resources" not in root.data:
+        return default
+    r = root.section("resources", set(), set(Resources.__dataclass_fields__))
+    memory_help = "a JVM memory size such as 512m or 2g"
+    instances = r.typed("executor_instances", int, default.executor_instances)
+    if instances < 0:
+        raise CatalogError(root.source, r.key("executor_instances"), instances, "0 or more executors")
     return Resources(
-        driver_memory=r.text("driver_memory", MEMORY_RE, "a JVM memory size such as 512m or 2g", "1g"),
-        shuffle_partitions=r.positive("shuffle_partitions", int, 4),
+        driver_memory=r.text("driver_memory", MEMORY_RE, memory_help, default.driver_memory),
+        shuffle_partitions=r.positive("shuffle_partitions", int, default.shuffle_partitions),
+        driver_cpu=r.text("driver_cpu", k8s.CPU_RE, k8s.CPU_HELP, default.driver_cpu),
+        executor_instances=instances,
+        executor_memory=r.text("executor_memory", MEMORY_RE, memory_help, default.executor_memory),
+        executor_cpu=r.text("executor_cpu", k8s.CPU_RE, k8s.CPU_HELP, default.executor_cpu),
     )
+
+
+def _image(root: _Section) -> str:
+    image = root.typed("image", str, k8s.SPARK_IMAGE)
+    if not k8s.is_image(image):
+        raise CatalogError(root.source, "image", image, k8s.IMAGE_HELP)
+    return image
 
 
 def _search(root: _Section) -> SearchSink:
@@ -214,7 +233,7 @@ def _aggregation(root: _Section) -> Aggregation:
 
 
 COMMON_REQUIRED = {"name", "kind", "source", "checkpoint", "status_prefix"}
-COMMON_OPTIONAL = {"description", "trigger", "resources"}
+COMMON_OPTIONAL = {"description", "trigger", "resources", "image"}
 KIND_KEYS: dict[str, set[str]] = {
     "bronze": {"schema", "sink", "dlq"},
     "silver": {"schema", "sink", "dlq", "search", "warehouse"},
@@ -238,7 +257,8 @@ def parse(data: object, source: str = "<catalog>") -> AppSpec:
         "trigger": Trigger(trigger.positive("interval_seconds", float, 5.0) if trigger else 5.0),
         "checkpoint": root.text("checkpoint", PATH_RE, path_help),
         "status_prefix": root.text("status_prefix", PATH_RE, path_help),
-        "resources": _resources(root) if "resources" in root.data else Resources("1g", 4),
+        "resources": _resources(root),
+        "image": _image(root),
     }
     if kind == "bronze":
         return BronzeSpec(

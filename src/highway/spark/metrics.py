@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
@@ -61,9 +62,13 @@ class AppMetrics:
         self.port: int | None = None
 
     def serve(self, port: int | None) -> int:
-        """Serve /metrics on ``port`` (0 or None: any free port). Returns the port in use."""
+        """Serve /metrics on ``port`` (0 or None: any free port). Returns the port in use.
+
+        Loopback only, unless ``HIGHWAY_METRICS_ADDR`` says otherwise (a pod's probes need 0.0.0.0)."""
         chosen = port or _free_port()
-        start_http_server(chosen, addr="127.0.0.1", registry=self.registry)
+        start_http_server(
+            chosen, addr=os.environ.get("HIGHWAY_METRICS_ADDR", "127.0.0.1"), registry=self.registry
+        )
         self.port = chosen
         return chosen
 

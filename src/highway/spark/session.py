@@ -30,10 +30,15 @@ def _artifact(jar_name: str) -> str:
 
 
 def connector_jars() -> list[str]:
-    """Jars from tools/maven/spark that the pyspark wheel does not already ship (its own win)."""
+    """Jars from tools/maven/spark that the pyspark wheel does not already ship (its own win).
+
+    ``HIGHWAY_SPARK_JARS`` names a directory resolved beforehand (the apps image, read-only root)."""
     import pyspark
 
     bundled = {_artifact(p.name) for p in (Path(pyspark.__file__).parent / "jars").glob("*.jar")}
+    prepared = os.environ.get("HIGHWAY_SPARK_JARS")
+    if prepared:
+        return sorted(str(p) for p in Path(prepared).glob("*.jar") if _artifact(p.name) not in bundled)
     from highway.stack.install import resolve_pom
 
     def announce(text: str) -> None:
@@ -91,6 +96,26 @@ def base_conf(conn: Connection, app_name: str, shuffle_partitions: int, driver_m
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={LOG4J2_CONF}",
     }
     conf.update(s3a_conf(conn))
+    extra = os.environ.get("HIGHWAY_SPARK_CONF")
+    if extra:
+        conf.update(conf_overrides(Path(extra).read_text(), dict(os.environ)))
+    return conf
+
+
+def conf_overrides(text: str, environ: dict[str, str]) -> dict[str, str]:
+    """``key=value`` lines (``#`` comments) with ``${VAR}`` taken from ``environ``: the Spark conf a
+    Kubernetes driver pod mounts (``HIGHWAY_SPARK_CONF``), applied over the base conf."""
+    conf = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"spark conf line {number}: expected key=value, got {raw!r}")
+        conf[key.strip()] = re.sub(
+            r"\$\{(\w+)\}", lambda m: environ.get(m.group(1), m.group(0)), value.strip()
+        )
     return conf
 
 
