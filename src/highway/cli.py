@@ -25,6 +25,10 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack_app, name="stack")
+manifests_app = typer.Typer(
+    help="Kubernetes manifests rendered from the catalog (k8s/).", no_args_is_help=True
+)
+app.add_typer(manifests_app, name="manifests")
 console = Console(stderr=True)
 
 
@@ -127,6 +131,29 @@ def sql(
     from highway.sql_cli import sql_command
 
     sql_command(query, limit, as_json, tables)
+
+
+@manifests_app.command("render")
+def manifests_render(
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Change nothing; fail if k8s/ differs from what the catalog gives."),
+    ] = False,
+    out: Annotated[Path | None, typer.Option(help="Output directory (default: the checkout's k8s/).")] = None,
+) -> None:
+    """Write k8s/base, k8s/apps/<app>, k8s/overlays/{kind,minikube} and k8s/jobs from the catalog."""
+    from highway import manifests
+    from highway.settings import repo_root
+
+    target = out or repo_root() / "k8s"
+    files = manifests.render()
+    if check:
+        manifests.check_or_fail(target, files)
+        print(f"{target}: {len(files)} files match the catalog")
+        return
+    done = manifests.write(target, files)
+    changed = len(done.missing) + len(done.changed)
+    print(f"{target}: {len(files)} files; {changed} written, {len(done.extra)} removed")
 
 
 def main() -> None:
