@@ -56,11 +56,18 @@ REPO = Path(__file__).resolve().parent.parent
 NODE_NAME = "kwok-node-0"
 ISSUER = "https://kubernetes.default.svc"
 CUSTOM_STATUS = "kwok.x-k8s.io/status"  # annotation value "custom": kwok leaves the pod's status alone
+# a pod with this annotation is not deleted by kwok (it stays Terminating, as behind a slow kubelet) until
+# the annotation is removed: kwok's delete stage also strips finalizers, so a finalizer cannot hold it
+HOLD_DELETION = "highway.test/hold-deletion"
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
 
 # kwok v0.7.0's default "fast" pod stages (kustomize/stage/pod/fast), with pod-ready and pod-complete skipping
-# pods annotated kwok.x-k8s.io/status=custom. Node stages are not given, so kwok uses its defaults.
+# pods annotated kwok.x-k8s.io/status=custom, and pod-delete skipping pods annotated HOLD_DELETION.
+# kwok deletes a terminating pod BY NAME, without a uid precondition, and may do it twice (once per event of
+# the terminating pod): the second delete can hit the StatefulSet's replacement of the same name, which the
+# controller then replaces again. A kubelet deletes by uid; tests allow for that extra replacement.
+# Node stages are not given, so kwok uses its defaults.
 _SKIP_CUSTOM = """
     - key: '.metadata.annotations["kwok.x-k8s.io/status"]'
       operator: 'NotIn'
@@ -183,10 +190,16 @@ spec:
   resourceRef:
     apiGroup: v1
     kind: Pod
+  delay:  # coalesces the events of one terminating pod into one delete (see above)
+    durationMilliseconds: 300
   selector:
     matchExpressions:
     - key: '.metadata.deletionTimestamp'
       operator: 'Exists'
+    - key: '.metadata.annotations["{HOLD_DELETION}"]'
+      operator: 'NotIn'
+      values:
+      - 'true'
   next:
     finalizers:
       empty: true

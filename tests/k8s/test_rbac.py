@@ -17,13 +17,9 @@ from highway.core.k8s import common as k
 from highway.core.k8s.base import RUNTIME_RULES
 from highway.runtime import RuntimeTerminal
 from highway.runtime.kubernetes import API_CALLS, APPLY_CREATES, KubernetesRuntime
-from k8s import test_runtime
 from kubecluster import KubeCluster
 
 NS = k.NAMESPACE
-# the namespace as an operator prepares it, and the Airflow account's client (shared with test_runtime)
-highway_base = test_runtime.highway_base
-airflow_api = test_runtime.airflow_api
 
 
 @pytest.fixture(scope="module")
