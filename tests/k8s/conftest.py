@@ -7,6 +7,7 @@ import contextlib
 import secrets
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,18 @@ from kubecluster import KubeCluster
 NS = k.NAMESPACE
 # what an operator applies before any app (README): no workloads needed for the runtime's tests
 BASE_KINDS = ("Namespace", "ServiceAccount", "Role", "RoleBinding", "ConfigMap")
+
+
+# a cold machine builds the control plane from Go modules inside the first Kubernetes test's setup (about
+# 8-15 min on 2 cores): more than the suite's per-test timeout, so these tests get a longer one
+BUILD_TIMEOUT = 2700
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.timeout(BUILD_TIMEOUT))
 
 
 @pytest.fixture(scope="session")
