@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -67,3 +70,21 @@ def test_each_app_driver_gets_one_running_pod_on_the_simulated_node(kube: KubeCl
         assert pod["metadata"]["name"] == k.driver_pod(app)
         assert pod["spec"]["serviceAccountName"] == k.SA_DRIVER
         assert pod["spec"]["nodeName"] == kube.node_name
+
+
+def test_create_secret_script_makes_every_key_once(kube: KubeCluster) -> None:
+    """The README's install step: one Secret with every key the manifests reference; a rerun keeps it."""
+    ns = "secret-script-test"
+    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig), "KUBECTL": str(kube.bin_dir / "kubectl")}
+    script = ["bash", str(REPO / "tools" / "k8s" / "create-secret.sh"), ns]
+    first = subprocess.run(script, env=env, capture_output=True, text=True, check=True, timeout=60)
+    assert "created" in first.stdout and "admin / " in first.stdout
+    secret = json.loads(kube.kubectl("get", "secret", k.SECRET, "-n", ns, "-o", "json").stdout)
+    data = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
+    assert set(data) == set(k.SECRET_KEYS.values())
+    assert all(len(value) >= 12 for value in data.values())
+    assert f":{data['postgres-password']}@postgres.{ns}.svc:5432/airflow" in data["airflow-db-url"]
+    again = subprocess.run(script, env=env, capture_output=True, text=True, check=True, timeout=60)
+    assert "left unchanged" in again.stdout
+    secret_again = json.loads(kube.kubectl("get", "secret", k.SECRET, "-n", ns, "-o", "json").stdout)
+    assert secret_again["data"] == secret["data"]
