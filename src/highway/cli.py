@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from highway.errors import HighwayError
+from highway.k8s_cli import k8s_app
 from highway.stack.commands import stack_app
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(stack_app, name="stack")
+app.add_typer(k8s_app, name="k8s")
 manifests_app = typer.Typer(
     help="Kubernetes manifests rendered from the catalog (k8s/).", no_args_is_help=True
 )
