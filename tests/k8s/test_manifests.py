@@ -59,8 +59,10 @@ def test_each_app_driver_gets_one_running_pod_on_the_simulated_node(kube: KubeCl
                 "get", "pods", "-n", k.NAMESPACE, "-l", f"{k.SPARK_ROLE}=driver", "-o", "json"
             ).stdout
         )["items"]
-        running = {
-            p["metadata"]["labels"][k.APP_LABEL]: p for p in pods if p["status"].get("phase") == "Running"
+        running = {  # the catalog's apps (other tests deploy renamed copies into the same namespace)
+            p["metadata"]["labels"][k.APP_LABEL]: p
+            for p in pods
+            if p["status"].get("phase") == "Running" and p["metadata"]["labels"][k.APP_LABEL] in apps
         }
         if sorted(running) == apps or time.monotonic() > deadline:
             break
