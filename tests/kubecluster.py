@@ -708,3 +708,16 @@ def simulate_crashloop(
     core.patch_namespaced_pod_status(
         pod_name, namespace, {"status": status}, _content_type="application/merge-patch+json"
     )
+
+
+def wait_for(
+    what: str, probe: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 60, every: float = 0.1
+) -> Any:
+    """Poll ``probe`` until ``ok`` holds for its value; fail the test naming ``what`` and the last value."""
+    deadline = time.monotonic() + timeout
+    value = probe()
+    while not ok(value):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}; last: {value}"
+        time.sleep(every)
+        value = probe()
+    return value

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from highway.catalog import catalog_dir
 from highway.catalog.variant import variant
 from highway.core.k8s import common as k
-from kubecluster import KubeCluster
+from kubecluster import KubeCluster, wait_for
 
 HIGHWAY = str(Path(sys.executable).with_name("highway"))
 NS = k.NAMESPACE
@@ -79,16 +78,6 @@ def cli(kube: KubeCluster, highway_base: str, tmp_path_factory: pytest.TempPathF
         (catalog / f"{data['name']}.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     token = kube.service_account_token(highway_base, k.SA_AIRFLOW)
     return Cli(catalog, write_kubeconfig(root / "kubeconfig", kube.server, kube.ca_file, token))
-
-
-def wait_for(what: str, probe: Callable[[], Any], ok: Callable[[Any], bool], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    value = probe()
-    while not ok(value):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}; last: {value}"
-        time.sleep(0.2)
-        value = probe()
-    return value
 
 
 def pod_uid(admin: Any, app: str) -> str | None:

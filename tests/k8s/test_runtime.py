@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -25,7 +24,7 @@ from highway.core.k8s.status import AppStatus
 from highway.errors import CatalogError
 from highway.runtime import AppRuntime, RuntimeTerminal, RuntimeTransient
 from highway.runtime.kubernetes import KubernetesRuntime, from_kubeconfig, in_cluster
-from kubecluster import HOLD_DELETION, KubeCluster, simulate_crashloop
+from kubecluster import HOLD_DELETION, KubeCluster, simulate_crashloop, wait_for
 
 NS = k.NAMESPACE
 RESOURCES = {
@@ -53,18 +52,6 @@ def app_data(suffix: str, base: str = "silver_shop_events") -> dict[str, Any]:
 def app(suffix: str, base: str = "silver_shop_events") -> tuple[AppSpec, str]:
     data = app_data(suffix, base)
     return parse(data, f"{data['name']}.yaml"), yaml.safe_dump(data, sort_keys=False)
-
-
-def wait_for(
-    what: str, probe: Callable[[], AppStatus], ok: Callable[[AppStatus], bool], timeout: float = 60
-) -> AppStatus:
-    deadline = time.monotonic() + timeout
-    status = probe()
-    while not ok(status):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}; last: {status}"
-        time.sleep(0.1)
-        status = probe()
-    return status
 
 
 def running(runtime: KubernetesRuntime, name: str) -> AppStatus:
