@@ -100,6 +100,29 @@ def _connection_cause(error: BaseException) -> str:
     return _one_line(f"{type(cause).__name__}: {text}", 160)
 
 
+def classify(where: str, error: ApiException, host: str) -> RuntimeTransient | RuntimeTerminal:
+    """An API error as one line: transient (5xx, 408/409/410/429, no answer) or terminal (other 4xx, TLS)."""
+    status = int(error.status or 0)
+    if status == 0:  # no HTTP answer (TLS failure): a certificate problem will not go away
+        reason = _one_line(str(error.reason), 200)
+        cls: type[RuntimeTransient | RuntimeTerminal] = (
+            RuntimeTerminal if "CERTIFICATE_VERIFY_FAILED" in reason else RuntimeTransient
+        )
+        return cls(f"{where}: no answer from {host}: {reason}")
+    message = f"{where}: HTTP {status} {_one_line(str(error.reason or ''), 60)}: {_api_message(error)}"
+    if status >= 500 or status in TRANSIENT_STATUS:
+        return RuntimeTransient(message)
+    if status == 401:
+        return RuntimeTerminal(f"{message} (the credentials were refused)")
+    if status == 403:
+        return RuntimeTerminal(f"{message} (the service account's Role does not allow it)")
+    return RuntimeTerminal(message)
+
+
+def unreachable(where: str, error: BaseException, host: str) -> RuntimeTransient:
+    return RuntimeTransient(f"{where}: cannot reach the API server at {host}: {_connection_cause(error)}")
+
+
 class KubernetesRuntime:
     """Runs catalog apps as driver StatefulSets in ``namespace``.
 
@@ -248,13 +271,15 @@ class KubernetesRuntime:
         method: str,
         path: str,
         missing_ok: bool = False,
+        tolerate: tuple[int, ...] = (),
         **kwargs: Any,
     ) -> Json | None:
+        """One request; a 404 with ``missing_ok`` or a ``tolerate``d status gives None; errors wrapped."""
         try:
             result: Json = self._request(method, path, **kwargs)
             return result
         except ApiException as error:
-            if missing_ok and error.status == 404:
+            if (missing_ok and error.status == 404) or error.status in tolerate:
                 return None
             raise self._error(action, kind, name, error) from None
         except (HTTPError, OSError) as error:
@@ -263,28 +288,10 @@ class KubernetesRuntime:
     def _error(
         self, action: str, kind: str, name: str, error: ApiException
     ) -> RuntimeTransient | RuntimeTerminal:
-        status = int(error.status or 0)
-        where = f"{action}: {kind} {self.namespace}/{name}"
-        if status == 0:  # no HTTP answer (TLS failure): a certificate problem will not go away
-            reason = _one_line(str(error.reason), 200)
-            cls: type[RuntimeTransient | RuntimeTerminal] = (
-                RuntimeTerminal if "CERTIFICATE_VERIFY_FAILED" in reason else RuntimeTransient
-            )
-            return cls(f"{where}: no answer from {self.host}: {reason}")
-        message = f"{where}: HTTP {status} {_one_line(str(error.reason or ''), 60)}: {_api_message(error)}"
-        if status >= 500 or status in TRANSIENT_STATUS:
-            return RuntimeTransient(message)
-        if status == 401:
-            return RuntimeTerminal(f"{message} (the credentials were refused)")
-        if status == 403:
-            return RuntimeTerminal(f"{message} (the service account's Role does not allow it)")
-        return RuntimeTerminal(message)
+        return classify(f"{action}: {kind} {self.namespace}/{name}", error, self.host)
 
     def _unreachable(self, action: str, kind: str, name: str, error: BaseException) -> RuntimeTransient:
-        return RuntimeTransient(
-            f"{action}: {kind} {self.namespace}/{name}: cannot reach the API server at {self.host}: "
-            f"{_connection_cause(error)}"
-        )
+        return unreachable(f"{action}: {kind} {self.namespace}/{name}", error, self.host)
 
     # ---- objects ------------------------------------------------------------------------------------------
     def _ref(self, app: str) -> str:
@@ -303,13 +310,7 @@ class KubernetesRuntime:
             raise RuntimeTerminal(
                 f"{action}: catalog key 'image' has value {spec.image!r}; allowed: {k.IMAGE_HELP}"
             )
-        name = k.driver_name(spec.name)
-        if not DNS_LABEL.match(name) or len(name) > MAX_STATEFULSET_NAME:
-            raise RuntimeTerminal(
-                f"{action}: key 'name' has value {spec.name!r}, whose StatefulSet name {name!r} is not "
-                "allowed; allowed: lower-case letters, digits and '_', "
-                f"at most {MAX_STATEFULSET_NAME - len('-driver')} characters"
-            )
+        self._check_app(action, spec.name)
         size = len(catalog_text.encode())
         if size > MAX_CONFIG_BYTES:
             raise RuntimeTerminal(
@@ -335,9 +336,14 @@ class KubernetesRuntime:
         )
 
     def _check_app(self, action: str, app: str) -> None:
+        """An app name whose StatefulSet name Kubernetes accepts (checked before any request)."""
         name = k.driver_name(app)
         if not DNS_LABEL.match(name) or len(name) > MAX_STATEFULSET_NAME:
-            raise RuntimeTerminal(f"{action}: {app!r} is not a catalog app name (lower_snake_case)")
+            raise RuntimeTerminal(
+                f"{action}: key 'name' has value {app!r}, whose StatefulSet name {name!r} is not allowed; "
+                "allowed: a catalog app name (lower-case letters, digits and '_'), "
+                f"at most {MAX_STATEFULSET_NAME - len('-driver')} characters"
+            )
 
     def _get_statefulset(self, action: str, app: str) -> Json | None:
         self._check_app(action, app)
@@ -360,14 +366,10 @@ class KubernetesRuntime:
         """Delete the driver pod, only if it is still the one with ``uid`` (gone or replaced: done)."""
         name = k.driver_pod(app)
         body = {"apiVersion": "v1", "kind": "DeleteOptions", "preconditions": {"uid": uid}}
-        try:
-            self._request("DELETE", self._path("v1", "pods", name), body=body)
-        except ApiException as error:
-            if error.status in (404, 409):  # already gone / already replaced (uid precondition failed)
-                return
-            raise self._error(action, "Pod", name, error) from None
-        except (HTTPError, OSError) as error:
-            raise self._unreachable(action, "Pod", name, error) from None
+        # 404: already gone; 409: already replaced (the uid precondition failed)
+        self._call(
+            action, "Pod", name, "DELETE", self._path("v1", "pods", name), tolerate=(404, 409), body=body
+        )
 
     def _scale(self, action: str, app: str, replicas: int) -> None:
         name = k.driver_name(app)
