@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from highway import catalog, connection
 from highway.catalog import AppSpec, BronzeSpec, GoldSpec, SilverSpec
 from highway.connection import Connection
+from highway.core.k8s.common import DRIVER_STOP_WAIT_SECONDS
 from highway.core.progress import failure_summary
 from highway.errors import TerminalError, TransientError
 from highway.spark.bronze import BronzeBatch
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from pyspark.sql.streaming import StreamingQuery
 
 log = logging.getLogger(__name__)
-STOP_GRACE_SECONDS = 120.0
+STOP_GRACE_SECONDS = float(DRIVER_STOP_WAIT_SECONDS)  # the pod's grace period covers it
 
 
 def table_path(conn: Connection, relative: str) -> str:

@@ -153,7 +153,7 @@ def headless_service(spec: AppSpec, namespace: str) -> dict[str, Any]:
     }
 
 
-def _driver_env(spec: AppSpec, namespace: str) -> list[dict[str, Any]]:
+def _driver_env(namespace: str) -> list[dict[str, Any]]:
     field = lambda path: {"fieldRef": {"fieldPath": path}}  # noqa: E731
     return [
         {"name": "HIGHWAY_POD_NAME", "valueFrom": field("metadata.name")},
@@ -185,7 +185,7 @@ def driver_container(spec: AppSpec, image: str, namespace: str) -> dict[str, Any
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["highway", "run", spec.name, "--metrics-port", str(k.METRICS_PORT)],
-        "env": _driver_env(spec, namespace),
+        "env": _driver_env(namespace),
         "envFrom": library_env_from(),
         "ports": [
             {"name": "driver", "containerPort": k.DRIVER_PORT},

@@ -63,7 +63,8 @@ KUBE_API_PORTS = (443, 6443)  # the API server's service port and its usual pod 
 DRIVER_PORT = 7078
 BLOCK_MANAGER_PORT = 7079
 METRICS_PORT = 9090
-STOP_GRACE_SECONDS = 150  # > the driver's own wait for the batch in flight (spark.apps.STOP_GRACE_SECONDS)
+DRIVER_STOP_WAIT_SECONDS = 120  # on SIGTERM the driver waits this long for the batch in flight (spark.apps)
+STOP_GRACE_SECONDS = DRIVER_STOP_WAIT_SECONDS + 30  # the pod's grace: that wait plus the query's own stop
 
 
 def dns_name(app: str) -> str:

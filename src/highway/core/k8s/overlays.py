@@ -80,8 +80,12 @@ def _storage_patches(overlay: Overlay, objects: list[dict[str, Any]]) -> list[di
         if obj["kind"] != "StatefulSet" or not templates:
             continue
         ops = [
-            {"op": "replace", "path": f"/spec/volumeClaimTemplates/{i}/spec/storageClassName", "value": cls}
-            for i, cls in enumerate([overlay.storage_class] * len(templates))
+            {
+                "op": "replace",
+                "path": f"/spec/volumeClaimTemplates/{i}/spec/storageClassName",
+                "value": overlay.storage_class,
+            }
+            for i in range(len(templates))
         ]
         patches.append(
             {"target": {"kind": "StatefulSet", "name": obj["metadata"]["name"]}, "patch": _dump(ops)}
