@@ -89,10 +89,9 @@ def deploy(
     namespace: NamespaceOpt = NAMESPACE,
 ) -> None:
     """Create or update the app's driver StatefulSet, Service, config and NetworkPolicy (idempotent)."""
-    from highway.catalog import catalog_dir, get
+    from highway.catalog.store import get_with_text
 
-    spec = get(app)  # refuses an unknown app, validates the entry
-    text = (catalog_dir() / f"{app}.yaml").read_text()
+    spec, text = get_with_text(app)  # refuses an unknown app, validates the entry
     status = _runtime(kubeconfig, context, namespace).deploy(spec, text, image)
     print(status.line())
 

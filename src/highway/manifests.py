@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from highway import catalog
+from highway.catalog.store import load_with_text
 from highway.core.k8s import common as k
 from highway.core.k8s.apps import app_objects
 from highway.core.k8s.base import base_objects, demo_producer_job
@@ -50,11 +51,11 @@ def render(catalog_dir: Path | None = None) -> dict[str, str]:
         files[f"base/{name}"] = dump(objects)
     app_dirs = []
     for path in sorted(directory.glob("*.yaml")):
-        spec = catalog.load(path)
+        spec, text = load_with_text(path)
         folder = k.dns_name(spec.name)
         app_dirs.append(folder)
         names = []
-        for obj in app_objects(spec, path.read_text(), namespace=k.NAMESPACE):
+        for obj in app_objects(spec, text, namespace=k.NAMESPACE):
             name = APP_FILES.get(obj["kind"], f"{obj['kind'].lower()}.yaml")
             files[f"apps/{folder}/{name}"] = dump(obj)
             names.append(name)

@@ -22,8 +22,14 @@ def catalog_dir() -> Path:
 
 def load(path: Path) -> AppSpec:
     """Load and validate one catalog file; the app name must match the file name."""
+    return load_with_text(path)[0]
+
+
+def load_with_text(path: Path) -> tuple[AppSpec, str]:
+    """``load``, and the file's text as read (a Kubernetes deploy ships the entry verbatim)."""
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
@@ -35,7 +41,7 @@ def load(path: Path) -> AppSpec:
     spec = parse(data, str(path))
     if spec.name != path.stem:
         raise CatalogError(str(path), "name", spec.name, f"the file's name, '{path.stem}'")
-    return spec
+    return spec, text
 
 
 def load_all(directory: Path | None = None) -> dict[str, AppSpec]:
@@ -44,12 +50,17 @@ def load_all(directory: Path | None = None) -> dict[str, AppSpec]:
 
 
 def get(name: str, directory: Path | None = None) -> AppSpec:
+    return get_with_text(name, directory)[0]
+
+
+def get_with_text(name: str, directory: Path | None = None) -> tuple[AppSpec, str]:
+    """An app by name (an unknown one is refused naming the known ones), with its entry's text."""
     directory = directory or catalog_dir()
     path = directory / f"{name}.yaml"
     if not path.exists():
         known = ", ".join(sorted(p.stem for p in directory.glob("*.yaml"))) or "(none)"
         raise CatalogError(str(directory), "app", name, f"an app in the catalog: {known}")
-    return load(path)
+    return load_with_text(path)
 
 
 def get_bronze(name: str, directory: Path | None = None) -> BronzeSpec:
