@@ -36,3 +36,17 @@ class StackError(TerminalError):
 
 class ServiceUnavailable(TransientError):
     """A service did not answer in time."""
+
+
+class ConfigError(TerminalError):
+    """A setting, connection or parameter is missing or not allowed; the message names it."""
+
+
+class ParamError(TerminalError):
+    """A DAG or CLI parameter is not allowed. The message names the parameter, the value and what is allowed."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"parameter '{key}' has value {value!r}; allowed: {allowed}")
