@@ -17,8 +17,8 @@ demo: ## start the local stack, produce events, run bronze, silver and gold, sho
 
 lint: ## ruff (lint + format check), mypy, import-linter
 	@V=$$($(VENV_SH)) && set -e && \
-	"$$V/bin/ruff" check src tests bench spark_apps && \
-	"$$V/bin/ruff" format --check src tests bench spark_apps && \
+	"$$V/bin/ruff" check src tests bench spark_apps plugins dags && \
+	"$$V/bin/ruff" format --check src tests bench spark_apps plugins dags && \
 	"$$V/bin/mypy" && \
 	"$$V/bin/lint-imports" --no-cache
 

@@ -135,6 +135,24 @@ def sql(
     sql_command(query, limit, as_json, tables)
 
 
+@app.command()
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object per app.")] = False,
+    runtime: Annotated[
+        str, typer.Option(help="Where the apps run: local (this stack's supervisor) or kubernetes.")
+    ] = "local",
+    kubeconfig: Annotated[
+        Path | None, typer.Option(help="Kubeconfig for --runtime kubernetes (default: $KUBECONFIG).")
+    ] = None,
+    context: Annotated[str | None, typer.Option(help="Kubeconfig context.")] = None,
+    namespace: Annotated[str, typer.Option("--namespace", "-n", help="Namespace of the apps.")] = "highway",
+) -> None:
+    """Every catalog app: runtime state, last batch, rate, lag, restarts and the health decision."""
+    from highway.status_cli import status_command
+
+    status_command(as_json, runtime, kubeconfig, context, namespace)
+
+
 @manifests_app.command("render")
 def manifests_render(
     check: Annotated[

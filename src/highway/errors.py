@@ -43,7 +43,7 @@ class ConfigError(TerminalError):
 
 
 class ParamError(TerminalError):
-    """A DAG or CLI parameter is not allowed. The message names the parameter, the value and what is allowed."""
+    """A DAG or CLI parameter is not allowed; the message names the parameter, its value, what is allowed."""
 
     def __init__(self, key: str, value: object, allowed: str) -> None:
         self.key = key

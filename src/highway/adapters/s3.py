@@ -59,3 +59,18 @@ def get_json(s3: S3Client, bucket: str, key: str) -> Any:
     except Exception as exc:
         raise _wrap(exc, f"get s3://{bucket}/{key}") from exc
     return json.loads(body)
+
+
+def get_json_or_none(s3: S3Client, bucket: str, key: str) -> Any:
+    """``get_json``, or None when the object does not exist yet (an app that never reported)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code", "") in {"NoSuchKey", "404"}:
+            return None
+        raise _wrap(exc, f"get s3://{bucket}/{key}") from exc
+    except Exception as exc:
+        raise _wrap(exc, f"get s3://{bucket}/{key}") from exc
+    return json.loads(body)

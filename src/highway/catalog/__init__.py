@@ -12,6 +12,7 @@ from highway.catalog.model import (
     DeltaTable,
     Field,
     GoldSpec,
+    Health,
     KafkaSource,
     Resources,
     SearchSink,
@@ -20,7 +21,7 @@ from highway.catalog.model import (
     WarehouseSink,
 )
 from highway.catalog.parse import parse
-from highway.catalog.store import catalog_dir, get, get_bronze, load, load_all
+from highway.catalog.store import catalog_dir, get, get_bronze, get_with_text, load, load_all, load_with_text
 
 __all__ = [
     "Aggregation",
@@ -30,6 +31,7 @@ __all__ = [
     "DeltaTable",
     "Field",
     "GoldSpec",
+    "Health",
     "KafkaSource",
     "Resources",
     "SearchSink",
@@ -39,7 +41,9 @@ __all__ = [
     "catalog_dir",
     "get",
     "get_bronze",
+    "get_with_text",
     "load",
     "load_all",
+    "load_with_text",
     "parse",
 ]

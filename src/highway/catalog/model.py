@@ -105,6 +105,24 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Health:
+    """How the reconcile loop judges the app (see ``highway.core.health``); all optional in the catalog.
+
+    Stuck = no heartbeat (batch or idle tick) for ``max(stall_triggers x trigger, stall_floor_seconds)``;
+    the floor's default (300 s) outlasts a sink's retry window (180 s), so an app riding out an outage
+    is not restarted under it.
+    """
+
+    stall_triggers: int = 12
+    stall_floor_seconds: float = 300.0
+    startup_grace_seconds: float = 300.0
+    restart_budget: int = 3
+    window_minutes: float = 30.0
+    backoff_base_seconds: float = 60.0
+    crash_restarts: int = 5
+
+
+@dataclass(frozen=True)
 class _Common:
     name: str
     kind: str
@@ -114,6 +132,7 @@ class _Common:
     status_prefix: str
     resources: Resources
     image: str  # the Spark apps image the driver and executors run on Kubernetes
+    health: Health
 
 
 @dataclass(frozen=True)

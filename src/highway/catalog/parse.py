@@ -22,6 +22,7 @@ from highway.catalog.model import (
     DeltaTable,
     Field,
     GoldSpec,
+    Health,
     KafkaSource,
     Resources,
     SearchSink,
@@ -181,6 +182,22 @@ def _resources(root: _Section) -> Resources:
     )
 
 
+def _health(root: _Section) -> Health:
+    default = Health()
+    if "health" not in root.data:
+        return default
+    h = root.section("health", set(), set(Health.__dataclass_fields__))
+    return Health(
+        stall_triggers=h.positive("stall_triggers", int, default.stall_triggers),
+        stall_floor_seconds=h.positive("stall_floor_seconds", float, default.stall_floor_seconds),
+        startup_grace_seconds=h.positive("startup_grace_seconds", float, default.startup_grace_seconds),
+        restart_budget=h.positive("restart_budget", int, default.restart_budget),
+        window_minutes=h.positive("window_minutes", float, default.window_minutes),
+        backoff_base_seconds=h.positive("backoff_base_seconds", float, default.backoff_base_seconds),
+        crash_restarts=h.positive("crash_restarts", int, default.crash_restarts),
+    )
+
+
 def _image(root: _Section) -> str:
     image = root.typed("image", str, k8s.SPARK_IMAGE)
     if not k8s.is_image(image):
@@ -233,7 +250,7 @@ def _aggregation(root: _Section) -> Aggregation:
 
 
 COMMON_REQUIRED = {"name", "kind", "source", "checkpoint", "status_prefix"}
-COMMON_OPTIONAL = {"description", "trigger", "resources", "image"}
+COMMON_OPTIONAL = {"description", "trigger", "resources", "image", "health"}
 KIND_KEYS: dict[str, set[str]] = {
     "bronze": {"schema", "sink", "dlq"},
     "silver": {"schema", "sink", "dlq", "search", "warehouse"},
@@ -259,6 +276,7 @@ def parse(data: object, source: str = "<catalog>") -> AppSpec:
         "status_prefix": root.text("status_prefix", PATH_RE, path_help),
         "resources": _resources(root),
         "image": _image(root),
+        "health": _health(root),
     }
     if kind == "bronze":
         return BronzeSpec(

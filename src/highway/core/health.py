@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
-from typing import Literal
+from typing import Any, Literal
+
+from highway.catalog.model import Health
 
 Action = Literal["none", "restart", "wait", "fail"]
 
@@ -165,3 +167,41 @@ def _alive(obs: Observation, kept: History, policy: HealthPolicy, now: float, tr
 
 
 LAG_NOTE = "lag growing: the app is slower than its input (more executors or partitions would help)"
+
+
+def policy_for(trigger_seconds: float, health: Health) -> HealthPolicy:
+    """The policy of one catalog app: its trigger interval and its ``health`` section."""
+    return HealthPolicy(
+        trigger_seconds=trigger_seconds,
+        stall_triggers=health.stall_triggers,
+        stall_floor_seconds=health.stall_floor_seconds,
+        startup_grace_seconds=health.startup_grace_seconds,
+        crash_restarts=health.crash_restarts,
+        restart_budget=health.restart_budget,
+        window_seconds=health.window_minutes * 60,
+        backoff_base_seconds=health.backoff_base_seconds,
+    )
+
+
+def history_to_json(history: History) -> dict[str, Any]:
+    return {
+        "restarts": list(history.restarts),
+        "supervisor": [list(s) for s in history.supervisor],
+        "lags": [list(s) for s in history.lags],
+        "failed": history.failed,
+    }
+
+
+def history_from_json(doc: Any) -> History:
+    """A history read back; anything unreadable counts as no history (reconcile starts afresh)."""
+    if not isinstance(doc, dict):
+        return History()
+    try:
+        return History(
+            restarts=tuple(float(t) for t in doc.get("restarts", ())),
+            supervisor=tuple((float(t), int(v)) for t, v in doc.get("supervisor", ())),
+            lags=tuple((float(t), int(v)) for t, v in doc.get("lags", ())),
+            failed=str(doc["failed"]) if doc.get("failed") else None,
+        )
+    except (TypeError, ValueError):
+        return History()

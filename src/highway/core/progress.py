@@ -154,3 +154,12 @@ def failure_summary(text: str) -> str:
     errors = [line for line in lines if re.match(r"^[\w.]+(Error|Exception): ", line)]
     cause = (causes or errors or [""])[-1][:240]
     return f"{head} (root cause: {cause})" if cause else head
+
+
+def records_behind(end_offsets: Mapping[int, int], heartbeat: Mapping[str, Any] | None, topic: str) -> int:
+    """Kafka lag of an app: the topic's end offsets minus what its last heartbeat says it has read.
+
+    A partition the app has not read yet counts in full (from offset 0: the oldest retained offset is
+    not known here, so this is an upper bound until the first batch)."""
+    seen = ((heartbeat or {}).get("offsets") or {}).get(topic) or {}
+    return sum(max(0, end - int(seen.get(str(p), 0))) for p, end in end_offsets.items())

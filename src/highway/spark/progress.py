@@ -62,7 +62,14 @@ class ProgressReporter(StreamingQueryListener):
         self._write(hb)
 
     def onQueryIdle(self, event: Any) -> None:
-        pass
+        """No new input: say the driver is alive (the health check tells idle from stuck by this)."""
+        with self._lock:
+            if self.finished:
+                return
+            hb = dict(self.last_heartbeat or {"app": self.app, "offsets": {}, "batch_id": None})
+        hb["state"] = "idle"
+        hb["written_at"] = self.clock()
+        self._write(hb)
 
     def onQueryTerminated(self, event: Any) -> None:
         # listener events arrive asynchronously; the driver also calls finish() itself before it

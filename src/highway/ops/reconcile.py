@@ -1,0 +1,127 @@
+"""The reconcile loop for every app in the catalog: observe, decide (``core.health``), act, remember.
+
+One owner per kind of failure: a crashed driver is restarted at once by its supervisor (the kubelet,
+or the local runtime's supervisor); reconcile never restarts a crash the supervisor is handling. It acts
+on what a supervisor cannot see: a driver alive but stuck (no heartbeat, not even an idle tick, for the
+app's stall window), one that never finishes starting, and a crash loop past the supervisor's retries
+(then it marks the app failed). Its own restarts back off exponentially and are limited by a budget;
+after the budget the app is marked failed, left alone, and says why in ``highway status``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from highway.catalog import AppSpec
+from highway.core.health import Decision, evaluate, history_from_json, history_to_json, policy_for
+from highway.errors import HighwayError
+from highway.ops.observe import HEALTH, AppView, Records, observe
+
+if TYPE_CHECKING:
+    from highway.runtime.base import AppRuntime
+
+Clock = Callable[[], float]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    app: str
+    state: str
+    decision: Decision | None
+    acted: str  # what was done: none, restarted, marked failed, would ..., or the error
+    heartbeat_age: float | None
+    lag: int | None
+    seconds: float  # time spent on this app
+    error: str | None = None
+
+    def line(self) -> str:
+        age = f"{self.heartbeat_age:.0f} s" if self.heartbeat_age is not None else "-"
+        lag = str(self.lag) if self.lag is not None else "-"
+        why = self.error or (self.decision.reason if self.decision else "")
+        trend = (
+            f", lag {self.decision.lag_trend}"
+            if self.decision and self.decision.lag_trend != "unknown"
+            else ""
+        )
+        return (
+            f"{self.app}: {self.state}, heartbeat {age} ago, lag {lag}{trend} -> {self.acted} ({why}) "
+            f"[{self.seconds:.1f} s]"
+        )
+
+
+def decide(view: AppView, records: Records, now: float) -> tuple[Decision, dict[str, Any]]:
+    """The decision for one observed app, and the health record it came from."""
+    doc = records.read(view.spec, HEALTH) or {}
+    history = history_from_json(doc.get("history"))
+    policy = policy_for(view.spec.trigger.interval_seconds, view.spec.health)
+    return evaluate(view.observation, history, policy, now), doc
+
+
+def health_record(view: AppView, decision: Decision, acted: str, now: float) -> dict[str, Any]:
+    return {
+        "app": view.spec.name,
+        "at": now,
+        "state": view.status.state,
+        "action": decision.action,
+        "acted": acted,
+        "reason": decision.reason,
+        "lag": view.lag,
+        "lag_trend": decision.lag_trend,
+        "notes": list(decision.notes),
+        "failed": decision.history.failed,
+        "history": history_to_json(decision.history),
+    }
+
+
+def reconcile_app(
+    runtime: AppRuntime, records: Records, spec: AppSpec, dry_run: bool, clock: Clock = time.time
+) -> Outcome:
+    started = time.monotonic()
+    view = observe(runtime, records, spec)
+    now = clock()
+    decision, _ = decide(view, records, now)
+    acted = "none"
+    if decision.action == "restart":
+        if dry_run:
+            acted = "would restart (dry run)"
+        else:
+            runtime.restart(spec.name)
+            acted = "restarted"
+    elif decision.action == "fail":
+        acted = "would mark failed (dry run)" if dry_run else "marked failed"
+    elif decision.action == "wait":
+        acted = f"waiting {decision.retry_after or 0:.0f} s (backoff)"
+    if not dry_run:
+        records.write(spec, HEALTH, health_record(view, decision, acted, now))
+    written = (view.heartbeat or {}).get("written_at")
+    age = now - float(written) if isinstance(written, int | float) else None
+    return Outcome(spec.name, view.status.state, decision, acted, age, view.lag, time.monotonic() - started)
+
+
+def reconcile_all(
+    runtime: AppRuntime, records: Records, specs: Iterable[AppSpec], dry_run: bool, clock: Clock = time.time
+) -> list[Outcome]:
+    """Every app, in order; one app's error is recorded and the others still get their turn."""
+    outcomes = []
+    for spec in specs:
+        started = time.monotonic()
+        try:
+            outcomes.append(reconcile_app(runtime, records, spec, dry_run, clock))
+        except HighwayError as exc:
+            outcomes.append(
+                Outcome(spec.name, "unknown", None, "error", None, None, time.monotonic() - started, str(exc))
+            )
+    return outcomes
+
+
+def clear_failed(records: Records, spec: AppSpec, by: str, clock: Clock = time.time) -> bool:
+    """An operator acted (start/restart/deploy): forget the failed mark and the restart history."""
+    doc = records.read(spec, HEALTH)
+    if not isinstance(doc, dict) or not (doc.get("failed") or (doc.get("history") or {}).get("restarts")):
+        return False
+    doc.update(failed=None, history={}, acted=f"cleared by {by}", at=clock())
+    records.write(spec, HEALTH, doc)
+    return True

@@ -1,0 +1,103 @@
+"""``highway status``: one row per catalog app, what reconcile would decide about it now (read-only)."""
+
+from __future__ import annotations
+
+import calendar
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from highway.catalog import AppSpec
+from highway.errors import HighwayError
+from highway.ops.observe import Records, observe
+from highway.ops.reconcile import Clock, decide
+
+if TYPE_CHECKING:
+    from highway.runtime.base import AppRuntime
+
+
+@dataclass(frozen=True)
+class StatusRow:
+    app: str
+    state: str
+    detail: str  # the runtime's line (pid / pod, restarts, reason)
+    last_batch_at: float | None
+    heartbeat_age: float | None
+    batch_id: int | None
+    rate: float | None  # input rows per second of the last batch
+    lag: int | None
+    lag_trend: str
+    restarts: int
+    decision: str  # none | restart | wait | fail, or error
+    reason: str
+    failed: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _utc(stamp: Any) -> float | None:
+    """Spark's batch timestamp (``2026-11-26T12:00:05.123Z``, UTC) as epoch seconds."""
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return float(calendar.timegm(time.strptime(stamp[:19], "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return None
+
+
+def status_rows(
+    runtime: AppRuntime, records: Records, specs: Iterable[AppSpec], clock: Clock = time.time
+) -> list[StatusRow]:
+    rows = []
+    for spec in specs:
+        try:
+            view = observe(runtime, records, spec)
+            now = clock()
+            decision, doc = decide(view, records, now)
+        except HighwayError as exc:
+            rows.append(
+                StatusRow(
+                    spec.name,
+                    "unknown",
+                    "",
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    "unknown",
+                    0,
+                    "error",
+                    str(exc),
+                    None,
+                )
+            )
+            continue
+        hb = view.heartbeat or {}
+        written = _number(hb.get("written_at"))
+        batch_at = _utc(hb.get("batch_timestamp"))
+        reason = "; ".join((decision.reason, *decision.notes, *view.problems))
+        rows.append(
+            StatusRow(
+                app=spec.name,
+                state=view.status.state,
+                detail=view.status.line().partition(": ")[2],
+                last_batch_at=batch_at,
+                heartbeat_age=now - written if written is not None else None,
+                batch_id=hb.get("batch_id") if isinstance(hb.get("batch_id"), int) else None,
+                rate=_number(hb.get("input_rows_per_second")),
+                lag=view.lag,
+                lag_trend=decision.lag_trend,
+                restarts=view.status.restarts,
+                decision=decision.action,
+                reason=reason,
+                failed=decision.history.failed or (doc.get("failed") if isinstance(doc, dict) else None),
+            )
+        )
+    return rows
