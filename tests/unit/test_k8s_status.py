@@ -200,3 +200,12 @@ def test_status_is_frozen_and_prints_one_line() -> None:
     assert line.startswith(f"{APP}: failing (pod {POD} Running")
     assert "5 restarts" in line and "CrashLoopBackOff: last exit Error (code 1)" in line
     assert AppStatus(APP, "absent").line() == f"{APP}: absent"
+
+
+def test_started_at_is_the_running_driver_containers_start() -> None:
+    status = interpret(APP, sts(), pod(state={"running": {"startedAt": "2026-11-26T09:00:00Z"}}))
+    assert status.started_at == 1795683600.0  # 2026-11-26 09:00:00 UTC
+    waiting_pod = pod(ready=False, state=waiting("CrashLoopBackOff"), last=ERROR_1)
+    assert interpret(APP, sts(), waiting_pod).started_at is None
+    assert interpret(APP, sts(), pod(state={"running": {"startedAt": "not a time"}})).started_at is None
+    assert interpret(APP, sts(), None).started_at is None

@@ -8,6 +8,7 @@ the status. Nothing here talks to a cluster.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 State = Literal["absent", "stopped", "starting", "running", "failing"]
@@ -37,7 +38,8 @@ class AppStatus:
 
     ``desired_replicas`` is the StatefulSet's (1 running, 0 stopped); ``pod`` the driver pod's name when
     it exists; ``reason``/``message`` say why it is failing or not ready, e.g.
-    ``CrashLoopBackOff: last exit Error (code 1)``; ``image`` the image the driver runs (or will run).
+    ``CrashLoopBackOff: last exit Error (code 1)``; ``image`` the image the driver runs (or will run);
+    ``started_at`` when the running driver started (epoch seconds).
     """
 
     app: str
@@ -50,6 +52,7 @@ class AppStatus:
     reason: str | None = None
     message: str | None = None
     image: str | None = None
+    started_at: float | None = None
 
     def line(self) -> str:
         """One human line: ``silver_shop_events: running (pod ..., ready, 0 restarts, image ...)``."""
@@ -124,6 +127,17 @@ def _last_exit(status: dict[str, Any]) -> str | None:
     return None
 
 
+def _started_at(container: dict[str, Any] | None) -> float | None:
+    """The running driver container's start (RFC 3339, e.g. ``2026-11-26T09:00:00Z``) as epoch seconds."""
+    value = _get(container, "state", "running", "startedAt")
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
 def _failure(pod: dict[str, Any], container: dict[str, Any] | None) -> tuple[str, str | None] | None:
     """(reason, message) when the driver pod is failing, else None."""
     if container is not None:
@@ -176,6 +190,7 @@ def interpret(app: str, statefulset: dict[str, Any] | None, pod: dict[str, Any] 
         "pod": _get(pod, "metadata", "name"),
         "phase": _get(pod, "status", "phase"),
         "image": image,
+        "started_at": _started_at(container),
     }
     if desired == 0:  # scaled down: the pod is on its way out
         reason, message = _not_ready(pod, container)
