@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.dags import dag_parse_section
+
 GOAL_RATIO = 0.7
 SMOKE_NOTE = " — SMOKE run, figures are not meaningful"
 
@@ -216,6 +218,7 @@ def write_report(
     smoke: bool,
     sinks: list[Any] | None = None,
     sink_freshness: Any = None,
+    dag_parses: list[Any] | None = None,
 ) -> Path:
     """``throughput``: the noop ceiling first, bronze last, references between; ``sinks``: SinkComparison;
     ``sink_freshness``: bench.freshness.SinkFreshness."""
@@ -253,6 +256,7 @@ def write_report(
         "",
         *sink_freshness_section(out, sink_freshness),
         *sinks_section(out, sinks or []),
+        *dag_parse_section(out, dag_parses or []),
     ]
     report = out / "report.md"
     report.write_text("\n".join(lines))

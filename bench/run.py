@@ -7,7 +7,8 @@ Every figure is measured in this run, on this machine, against the real local st
   while `highway produce --rate R` feeds the running app;
 - freshness to the sinks: a bronze + silver pipeline at a steady rate, per event from the bronze row
   (and from Kafka) to its Elasticsearch document and its warehouse row (bench/freshness.py);
-- sinks: the Elasticsearch and PostgreSQL sink cores next to the raw client's own bulk/COPY (bench/sinks.py).
+- sinks: the Elasticsearch and PostgreSQL sink cores next to the raw client's own bulk/COPY (bench/sinks.py);
+- DAG parse time per file, next to importing Airflow's Task SDK alone (bench/dags.py).
 Writes ``bench/report.md`` and PNG plots next to it.
 """
 
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.smoke:
         args.events, args.rate, args.seconds, args.docs = 20_000, 500, 10, 5_000
         args.sink_rate, args.sink_seconds = 200, 10
+    from bench.dags import measure_dag_parse
     from bench.freshness import SILVER_MAX_FILES, measure_sink_freshness
     from bench.report import write_report
     from bench.sinks import measure_sinks
@@ -218,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
         source={"max_files_per_trigger": SILVER_MAX_FILES},
         **second,
     )
+    console.print("[bold]DAG parse time[/] (fresh interpreter per file)")
+    dag_parses = measure_dag_parse(repeats=2 if args.smoke else 5)
     stack = Stack(home, base)
     stack.up(only=["kafka", "s3", "postgres", "elasticsearch"])
     try:
@@ -244,6 +248,7 @@ def main(argv: list[str] | None = None) -> None:
             smoke=args.smoke,
             sinks=sinks,
             sink_freshness=sink_freshness,
+            dag_parses=dag_parses,
         )
         console.print(f"[bold green]report written:[/] {report}")
         spark.stop()

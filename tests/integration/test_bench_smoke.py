@@ -54,3 +54,10 @@ def test_bench_smoke_writes_report_with_ratios_freshness_and_sinks(tmp_path, sta
     assert "PostgreSQL: write_batch / COPY = " in sinks
     assert "nan" not in sinks
     assert (out / "sinks.png").stat().st_size > 10_000
+
+    parse = report.split("## DAG parse time")[1]
+    for dag in ("highway_app_control.py", "highway_deploy.py", "highway_reconcile.py"):
+        row = re.search(rf"\| {dag} \| (\d+) \| ({NUMBER}) \| (\d+) \|", parse)
+        assert row, f"no parse time for {dag}:\n{parse}"
+        assert float(row.group(2)) > 0
+    assert (out / "dag_parse.png").stat().st_size > 5_000
