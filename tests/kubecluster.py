@@ -386,6 +386,26 @@ class KubeCluster:
             response = client.CoreV1Api(api).create_namespaced_service_account_token(name, namespace, request)
         return str(response.status.token)
 
+    def kubeconfig_for(self, path: Path, token: str, namespace: str = "default") -> Path:
+        """A kubeconfig at ``path`` that talks to this cluster with ``token`` (a client such as Airflow's)."""
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "test",
+                    "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)},
+                }
+            ],
+            "users": [{"name": "user", "user": {"token": token}}],
+            "contexts": [
+                {"name": "ctx", "context": {"cluster": "test", "user": "user", "namespace": namespace}}
+            ],
+            "current-context": "ctx",
+        }
+        path.write_text(json.dumps(config, indent=1))
+        return path
+
     def write_pod_log(self, text: str, previous: bool = False, stream: str = "stdout") -> None:
         """Set what ``kubectl logs`` (``previous``: ``kubectl logs --previous``) returns, for any pod."""
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
