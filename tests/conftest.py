@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from highway.connection import Connection
     from highway.stack import Stack
+    from highway.stack.airflow_api import AirflowClient
 
 
 def _free_port_base(first: int) -> int:
@@ -97,3 +98,22 @@ def pg(stack: Stack, conn: Connection) -> Connection:
     """PostgreSQL on the shared stack (started on first use); connect with conn.pg_* settings."""
     stack.up(only=["postgres"])
     return conn
+
+
+AIRFLOW_TEST_DAGS = Path(__file__).parent / "airflow_dags"
+
+
+@pytest.fixture(scope="session")
+def airflow(stack: Stack) -> AirflowClient:
+    """Airflow's four components (+ PostgreSQL) on the shared stack, logged in as its admin.
+
+    One Airflow per session; it parses the repo's dags/ (bundle ``dags-folder``) and tests/airflow_dags/
+    (bundle ``airflow_dags``). A test waits for its DAG with ``airflow.wait_dag(dag_id)``.
+    """
+    from highway.settings import repo_root
+    from highway.stack.airflow import DAGS_ENV
+    from highway.stack.airflow_api import AirflowClient
+
+    os.environ[DAGS_ENV] = os.pathsep.join([str(repo_root() / "dags"), str(AIRFLOW_TEST_DAGS)])
+    stack.up(only=["airflow"])
+    return AirflowClient.for_stack(stack.home, stack.port_base)

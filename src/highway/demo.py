@@ -5,6 +5,8 @@ orders and revenue per product in PostgreSQL). Each app is run with ``highway ru
 in its own process, as a user would type it; then every store is counted against what the producer
 recorded over all demo runs in this state dir, and the demo fails (exit code 2) naming each count that
 differs.
+Airflow (api-server, scheduler, dag-processor, triggerer) comes up with the stack; the demo ends with
+the DAGs it lists, its UI address and the admin login.
 
 The functions above ``run_demo`` that take no connection are pure, for the unit tests.
 """
@@ -26,7 +28,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from highway import catalog
-from highway.connection import Connection
+from highway.connection import Connection, read_credentials
 from highway.errors import HighwayError
 
 if TYPE_CHECKING:
@@ -308,7 +310,7 @@ def run_demo(home: Path, port_base: int, count: int) -> None:
 
     timings: dict[str, float] = {}
     begun = started = time.monotonic()
-    _step("1/8 local stack: Kafka, S3 (s3proxy), PostgreSQL, Elasticsearch")
+    _step("1/8 local stack: Kafka, S3 (s3proxy), PostgreSQL, Elasticsearch, Airflow")
     stack = Stack(home, port_base)
     stack.up()
     conn = stack.connection()
@@ -383,6 +385,26 @@ def run_demo(home: Path, port_base: int, count: int) -> None:
     timings["total"] = time.monotonic() - begun
     console.print("timings: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in timings.items()))
     differ = mismatches([*bronze_checks, *silver_checks, *gold_checks])
+    if not differ:
+        console.print("[green]every count matches")
+    _airflow(home, port_base)
     if differ:
         raise HighwayError("counts differ: " + "; ".join(differ))
-    console.print("[green]every count matches")
+
+
+def _airflow(home: Path, port_base: int) -> None:
+    """The DAGs Airflow lists, then its UI address and login as the last lines."""
+    from highway.stack.airflow import admin_login
+    from highway.stack.airflow_api import AirflowClient
+
+    _step("Airflow")
+    client = AirflowClient.for_stack(home, port_base)
+    dags = client.dags()
+    listed = ", ".join(f"{d['dag_id']}{' (paused)' if d.get('is_paused') else ''}" for d in dags)
+    console.print(f"DAGs: {listed or 'none yet (dags/ has no DAG files)'}")
+    errors = client.import_errors()
+    if errors:
+        console.print(f"[yellow]DAG import errors: {', '.join(str(e.get('filename')) for e in errors)}[/]")
+    user, password = admin_login(read_credentials(home))
+    console.print(f"Airflow UI: [bold]{client.base_url}[/]")
+    console.print(f"login: user [bold]{user}[/]  password [bold]{password}[/]")

@@ -26,6 +26,9 @@ PORT_OFFSETS: dict[str, int] = {
     "elasticsearch": 200,
     "elasticsearch_transport": 300,
     "metrics": 90,
+    "airflow_api": 280,
+    "airflow_worker_log": 281,
+    "airflow_trigger_log": 282,
 }
 
 

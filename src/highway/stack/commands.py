@@ -20,13 +20,13 @@ from rich.console import Console
 from rich.table import Table
 
 from highway import connection
-from highway.settings import default_home
+from highway.settings import Ports, default_home
 from highway.stack.control import Stack
 from highway.stack.progress import LiveReporter
-from highway.stack.state import SERVICES, parse_only
+from highway.stack.state import GROUPS, SERVICES, parse_only
 
 stack_app = typer.Typer(
-    help="The local service stack: Kafka, S3 (s3proxy), PostgreSQL, Elasticsearch as real processes.",
+    help="The local service stack: Kafka, S3 (s3proxy), PostgreSQL, Elasticsearch, Airflow as processes.",
     no_args_is_help=True,
 )
 
@@ -65,7 +65,7 @@ def stack_options(
         ),
     ] = None,
 ) -> None:
-    """Run real Kafka, S3, PostgreSQL and Elasticsearch processes for development and tests."""
+    """Run real Kafka, S3, PostgreSQL, Elasticsearch and Airflow processes for development and tests."""
     ctx.obj = resolve_options(home, port_base)
 
 
@@ -84,7 +84,11 @@ def _reported(ctx: typer.Context, action: str) -> Iterator[Stack]:
 def up(
     ctx: typer.Context,
     only: Annotated[
-        str | None, typer.Option(help=f"Comma-separated services to start. {SERVICE_HELP}")
+        str | None,
+        typer.Option(
+            help=f"Comma-separated services to start. {SERVICE_HELP} Groups: {', '.join(GROUPS)}. "
+            "What they need (Airflow: PostgreSQL) comes along."
+        ),
     ] = None,
 ) -> None:
     """Install (first time) and start the services; returns when they are healthy."""
@@ -125,11 +129,23 @@ def status(ctx: typer.Context) -> None:
         pid = str(row.pid) if row.pid is not None else "-"
         table.add_row(row.name, row.address, pid, f"[{colours[row.state]}]{row.state}[/]")
     Console().print(table)
+    url, user, _ = airflow_login(options)
+    typer.echo(f"Airflow UI: {url}  user {user}, password: HIGHWAY_AIRFLOW_PASSWORD in `highway stack env`")
 
 
 @stack_app.command()
 def env(ctx: typer.Context) -> None:
     """Print `export KEY=VALUE` lines for clients (eval "$(highway stack env)"); includes local secrets."""
     options: StackOptions = ctx.obj
-    for key, value in connection.load(options.home).public_env().items():
+    url, user, password = airflow_login(options)
+    airflow = {"HIGHWAY_AIRFLOW_URL": url, "HIGHWAY_AIRFLOW_USER": user, "HIGHWAY_AIRFLOW_PASSWORD": password}
+    for key, value in {**connection.load(options.home).public_env(), **airflow}.items():
         typer.echo(f"export {key}={shlex.quote(value)}")
+
+
+def airflow_login(options: StackOptions) -> tuple[str, str, str]:
+    """The Airflow UI's address and the admin's user name and generated password."""
+    from highway.stack.airflow import admin_login
+
+    user, password = admin_login(connection.read_credentials(options.home))
+    return f"http://127.0.0.1:{Ports(options.port_base).of('airflow_api')}", user, password

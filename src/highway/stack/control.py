@@ -11,6 +11,7 @@ from pathlib import Path
 from highway import connection
 from highway.errors import StackError
 from highway.settings import cache_dir
+from highway.stack.airflow import AirflowApi, AirflowDagProcessor, AirflowScheduler, AirflowTriggerer
 from highway.stack.elasticsearch import Elasticsearch
 from highway.stack.kafka import Kafka
 from highway.stack.postgres import Postgres
@@ -18,13 +19,17 @@ from highway.stack.process import PidState, inspect_pid, is_alive, port_in_use, 
 from highway.stack.progress import Reporter
 from highway.stack.s3 import S3
 from highway.stack.service import Service, ServiceContext
-from highway.stack.state import SERVICES, Layout, select_services, service_ports
+from highway.stack.state import NEEDS, SERVICES, Layout, select_services, service_name, service_ports
 
 SERVICE_CLASSES: dict[str, type[Service]] = {
     "kafka": Kafka,
     "s3": S3,
     "postgres": Postgres,
     "elasticsearch": Elasticsearch,
+    AirflowApi.name: AirflowApi,
+    AirflowScheduler.name: AirflowScheduler,
+    AirflowDagProcessor.name: AirflowDagProcessor,
+    AirflowTriggerer.name: AirflowTriggerer,
 }
 
 
@@ -73,10 +78,11 @@ class Stack:
             self.reporter.note(f"nothing was running in {self.home}")
 
     def stop(self, name: str) -> None:
-        self._stop(select_services([name])[0], quiet_if_stopped=False)
+        self._stop(service_name(name), quiet_if_stopped=False)
 
     def start(self, name: str) -> None:
-        self.up([select_services([name])[0]])
+        """Start one service (and what it needs, if that is not running)."""
+        self.up([service_name(name)])
 
     def status(self) -> list[ServiceStatus]:
         services = self._services(connection.read_credentials(self.home))
@@ -90,7 +96,11 @@ class Stack:
     def _services(self, credentials: dict[str, str]) -> dict[str, Service]:
         ports = service_ports(self.port_base)
         return {
-            name: cls(ServiceContext(self.layout, ports[name], credentials, cache_dir(), self.reporter))
+            name: cls(
+                ServiceContext(
+                    self.layout, ports[name], credentials, cache_dir(), self.reporter, self.port_base
+                )
+            )
             for name, cls in SERVICE_CLASSES.items()
         }
 
@@ -120,15 +130,26 @@ class Stack:
                     )
 
     def _start_all(self, services: Sequence[Service]) -> None:
-        """Start services side by side (Elasticsearch alone takes longer than the others together)."""
+        """Start services side by side (Elasticsearch alone takes longer than the others together).
+
+        A service that needs another one being started here (Airflow needs PostgreSQL) waits for it.
+        """
         failures: dict[str, BaseException] = {}
+        started = {service.name: threading.Event() for service in services}
 
         def start(service: Service) -> None:
             try:
+                for need in NEEDS.get(service.name, ()):
+                    if need in started:
+                        started[need].wait()
+                        if need in failures:
+                            raise StackError(f"{service.name}: not started because {need} did not come up")
                 self._start(service)
             except BaseException as exc:  # re-raised below, in the caller's thread
                 failures[service.name] = exc
                 self.reporter.forget(service.name)
+            finally:
+                started[service.name].set()
 
         # daemon threads: Ctrl-C returns at once; whatever was launched has a pid file for `down`
         threads = [

@@ -1,8 +1,9 @@
 """Processes of the stack: start detached, record by pid, recognise after a reboot, stop for good.
 
 A service is *ours* when its pid is alive and its ``/proc/<pid>/cmdline`` carries the service's
-marker (a path inside the state dir, e.g. its config file). Anything else behind a pid file is
-stale: the process is gone, or the pid now belongs to another program.
+marker (a path inside the state dir, e.g. its config file), or, for a process that rewrites its
+title (Airflow's api-server), its working directory is the marker (seen as ``cwd=<dir>``). Anything
+else behind a pid file is stale: the process is gone, or the pid now belongs to another program.
 """
 
 from __future__ import annotations
@@ -114,10 +115,17 @@ def cmdline(pid: int) -> list[str]:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
+def working_dir(pid: int) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/cwd")
+    except OSError:
+        return ""
+
+
 def inspect_pid(pid_file: Path, marker: str) -> tuple[PidState, int | None]:
     pid = read_pid(pid_file)
     alive = pid is not None and is_alive(pid)
-    args = cmdline(pid) if pid is not None and alive else []
+    args = [*cmdline(pid), f"cwd={working_dir(pid)}"] if pid is not None and alive else []
     return classify_pid(pid, alive, args, marker), pid
 
 
@@ -211,7 +219,13 @@ def start_detached(
     return pid
 
 
-def run_once(argv: Sequence[str], what: str, user: RunAs | None = None, timeout: float = 300) -> str:
+def run_once(
+    argv: Sequence[str],
+    what: str,
+    user: RunAs | None = None,
+    timeout: float = 300,
+    env: Mapping[str, str] | None = None,
+) -> str:
     """Run a short command to completion; its output, or a StackError naming ``what`` failed."""
     try:
         done = subprocess.run(  # type: ignore[call-overload]
@@ -220,6 +234,7 @@ def run_once(argv: Sequence[str], what: str, user: RunAs | None = None, timeout:
             text=True,
             timeout=timeout,
             stdin=subprocess.DEVNULL,
+            env=dict(env) if env is not None else None,
             **_demote(user),
         )
     except FileNotFoundError as exc:

@@ -23,6 +23,7 @@ class ServiceContext:
     credentials: Mapping[str, str]
     cache: Path
     reporter: Reporter
+    port_base: int = 0  # of the whole stack (a service that talks to another one derives its port)
 
 
 class Service(ABC):

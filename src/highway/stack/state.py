@@ -8,6 +8,7 @@ per service.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -19,9 +20,27 @@ from highway.connection import credentials_path
 from highway.errors import StackError
 from highway.settings import Ports
 
-SERVICES: tuple[str, ...] = ("kafka", "s3", "postgres", "elasticsearch")
+AIRFLOW_SERVICES = ("airflow-api", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+# start order: a service comes after the ones it needs
+SERVICES: tuple[str, ...] = ("kafka", "s3", "postgres", "elasticsearch", *AIRFLOW_SERVICES)
+GROUPS: dict[str, tuple[str, ...]] = {"airflow": AIRFLOW_SERVICES}
+# what must run before a service starts (``up`` starts it too); listed in full, not transitively
+NEEDS: dict[str, tuple[str, ...]] = {
+    "airflow-api": ("postgres",),
+    **{name: ("postgres", "airflow-api") for name in AIRFLOW_SERVICES[1:]},
+}
 
-CREDENTIAL_KEYS = ("s3_access_key", "s3_secret_key", "pg_password", "pg_superuser_password")
+CREDENTIAL_KEYS = (
+    "s3_access_key",
+    "s3_secret_key",
+    "pg_password",
+    "pg_superuser_password",
+    "airflow_db_password",
+    "airflow_admin_password",
+    "airflow_jwt_secret",
+    "airflow_api_secret_key",
+    "airflow_fernet_key",
+)
 
 
 def service_ports(base: int) -> dict[str, dict[str, int]]:
@@ -35,17 +54,33 @@ def service_ports(base: int) -> dict[str, dict[str, int]]:
             "elasticsearch": ports.of("elasticsearch"),
             "elasticsearch_transport": ports.of("elasticsearch_transport"),
         },
+        "airflow-api": {"airflow_api": ports.of("airflow_api")},
+        "airflow-scheduler": {"airflow_worker_log": ports.of("airflow_worker_log")},
+        "airflow-dag-processor": {},
+        "airflow-triggerer": {"airflow_trigger_log": ports.of("airflow_trigger_log")},
     }
 
 
+def service_name(name: str) -> str:
+    """``name`` if it is a service, else a StackError naming the allowed ones (pure)."""
+    if name not in SERVICES:
+        raise StackError(f"unknown service {name!r}; allowed: {', '.join(SERVICES)}")
+    return name
+
+
 def select_services(only: Sequence[str] | None) -> list[str]:
-    """The services to act on, in start order; ``only`` names a subset (pure)."""
+    """The services to act on, in start order (pure).
+
+    ``only`` names a subset (or a group: ``airflow``); the services those need come along.
+    """
     if not only:
         return list(SERVICES)
-    unknown = [name for name in only if name not in SERVICES]
-    if unknown:
-        raise StackError(f"unknown service {unknown[0]!r}; allowed: {', '.join(SERVICES)}")
-    return [name for name in SERVICES if name in only]
+    wanted: set[str] = set()
+    for name in only:
+        members = GROUPS[name] if name in GROUPS else (service_name(name),)
+        for member in members:
+            wanted.update((member, *NEEDS.get(member, ())))
+    return [name for name in SERVICES if name in wanted]
 
 
 def parse_only(value: str | None) -> list[str] | None:
@@ -54,7 +89,7 @@ def parse_only(value: str | None) -> list[str] | None:
         return None
     names = [part.strip() for part in value.split(",") if part.strip()]
     if not names:
-        raise StackError(f"--only {value!r} names no service; allowed: {', '.join(SERVICES)}")
+        raise StackError(f"--only {value!r} names no service; allowed: {', '.join(SERVICES)}, airflow")
     return select_services(names)
 
 
@@ -62,7 +97,12 @@ def new_credentials(token: Callable[[int], str], missing: Iterable[str] = CREDEN
     """Fresh secrets for the keys in ``missing``; ``token(n)`` returns n random hex bytes."""
     made: dict[str, str] = {}
     for key in missing:
-        made[key] = ("HW" + token(8).upper()) if key == "s3_access_key" else token(20)
+        if key == "s3_access_key":
+            made[key] = "HW" + token(8).upper()
+        elif key == "airflow_fernet_key":  # Fernet's format: url-safe base64 of 32 bytes
+            made[key] = base64.urlsafe_b64encode(bytes.fromhex(token(32))).decode()
+        else:
+            made[key] = token(20)
     return made
 
 
