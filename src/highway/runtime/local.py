@@ -238,8 +238,9 @@ class LocalRuntime:
         return pid if session == pid else None
 
     def _stop_orphan(self, action: str, app: str, pid: int, deadline: float, timeout: float) -> None:
-        """SIGTERM the orphaned driver's group, SIGKILL after the grace, and wait until it is gone."""
-        kill_group(pid, signal.SIGTERM)
+        """SIGTERM the orphaned driver, SIGKILL its group after the grace, and wait until it is gone."""
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
         grace = min(deadline, self.clock() + self.stop_grace)
         while self._driver(app) == pid and self.clock() < grace:
             self.sleep(self.poll)

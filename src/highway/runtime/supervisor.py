@@ -7,8 +7,9 @@
   is SIGKILLed. A held lease makes it exit 3 with one line naming the checkpoint and the holder's pid.
 - Restarts: a driver that dies without a stop request is restarted at once, then after a growing backoff
   (``highway.core.supervise``); every start appends a header line to ``driver.log``.
-- SIGTERM: SIGTERM to the driver's process group, SIGKILL after ``--stop-grace`` s, release the lease,
-  record ``stopped`` and exit 0.
+- SIGTERM: SIGTERM to the driver (not its group: its JVM must outlive it while the batch in flight
+  finishes), SIGKILL to its process group after ``--stop-grace`` s (and to what is left in the group once
+  it ended), release the lease, record ``stopped`` and exit 0.
 
 Everything it does goes to ``state.json`` (atomically replaced) and one line per event to its stdout
 (``supervisor.log`` when started by ``LocalRuntime``).
@@ -223,8 +224,11 @@ class Supervisor:
 
     def stop_driver(self, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is None:
-            self.log(f"stopping the driver (pid {proc.pid}): SIGTERM to its process group")
-            kill_group(proc.pid, signal.SIGTERM)
+            # SIGTERM to the driver alone, as the kubelet signals a container's PID 1: its JVM (same
+            # group) must live on while the driver lets the batch in flight finish
+            self.log(f"stopping the driver (pid {proc.pid}): SIGTERM")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
             try:
                 proc.wait(timeout=self.stop_grace)
             except subprocess.TimeoutExpired:
