@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,9 @@ def test_deploy_runs_a_supervised_driver_and_redeploys_only_a_changed_entry(
     seen = events(tmp_path, spec.name)
     assert seen.index(f"stop {pid}") < seen.index(f"start {new}"), seen  # the old one ended first
     assert rt.spec_text(spec.name) == text + "# changed\n"
+
+    reimaged = rt.deploy(spec, text + "# changed\n", image="highway-spark:9.9")  # a new image restarts too
+    assert reimaged.image == "highway-spark:9.9" and reimaged.pod != f"pid {new}"
 
 
 def test_a_killed_driver_is_restarted_by_its_supervisor(
@@ -306,6 +310,40 @@ def test_unknown_and_invalid_apps(make_rt: MakeRuntime) -> None:
         rt.status("Bad-Name")
     with pytest.raises(RuntimeTerminal, match=re.escape("key 'name' has value '../x'")):
         rt.stop("../x")
+
+
+def test_deploy_refuses_a_catalog_text_that_is_not_the_apps_entry(
+    tmp_path: Path, make_rt: MakeRuntime
+) -> None:
+    rt = make_rt()
+    spec, text = variant(tmp_path, "mine")
+    _other, other_text = variant(tmp_path, "theirs")
+    with pytest.raises(RuntimeTerminal) as refused:
+        rt.deploy(spec, other_text)
+    assert str(refused.value) == (
+        f"deploy {spec.name}: the catalog text is the entry of 'bronze_shop_events_theirs', "
+        f"not of {spec.name!r}"
+    )
+    with pytest.raises(RuntimeTerminal, match=f"deploy {spec.name}: .*key 'kind'") as invalid:
+        rt.deploy(spec, text.replace("kind: bronze", "kind: platinum"))
+    assert "\n" not in str(invalid.value)
+    with pytest.raises(RuntimeTerminal, match=f"deploy {spec.name}: "):
+        rt.deploy(spec, "name: [unclosed")
+    assert rt.spec_text(spec.name) is None and rt.status(spec.name).state == "absent"  # nothing written
+
+
+def test_concurrent_starts_leave_one_supervisor(tmp_path: Path, home: Path, make_rt: MakeRuntime) -> None:
+    rt = make_rt()
+    spec, text = variant(tmp_path, "race")
+    rt.deploy(spec, text)
+    rt.stop(spec.name, timeout=30)
+    with ThreadPoolExecutor(3) as pool:
+        statuses = list(pool.map(lambda _: rt.start(spec.name), range(3)))
+    pid = rt.driver_pid(spec.name)
+    assert pid is not None
+    assert {(s.state, s.pod) for s in statuses} == {("running", f"pid {pid}")}
+    supervisors = [line for line in supervisor_log(home, spec.name).splitlines() if "holds the lease" in line]
+    assert len(supervisors) == 2  # the deploy's and one of the three starts'
 
 
 @pytest.mark.integration

@@ -1,9 +1,10 @@
 """The local adapter of the AppRuntime port: each app's driver is a process kept alive by a supervisor.
 
 Per app it owns ``HOME/apps/<app>/``: ``catalog/<app>.yaml`` (the deployed entry; the driver runs with
-``HIGHWAY_CATALOG`` pointing there), ``supervisor.pid``, ``driver.pid``, ``state.json`` (written by the
-supervisor), ``driver.log`` and ``supervisor.log``. Leases (one driver per checkpoint) are lock files
-under ``HOME/leases/``.
+``HIGHWAY_CATALOG`` pointing there), ``image`` (recorded, meaningless locally), ``supervisor.pid``,
+``driver.pid``, ``state.json`` (written by the supervisor), ``driver.log``, ``supervisor.log`` and
+``start.lock`` (serialises starts). Leases (one driver per checkpoint) are lock files under
+``HOME/leases/``.
 
 - deploy: writes the entry; an unchanged entry on a running app changes nothing, a changed one restarts it,
   a stopped app is started.
@@ -17,16 +18,19 @@ under ``HOME/leases/``.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import signal
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from highway.catalog import load
+import yaml
+
+from highway.catalog import load, parse
 from highway.catalog.model import AppSpec
 from highway.core.k8s.common import DRIVER_STOP_WAIT_SECONDS
 from highway.core.k8s.status import AppStatus
@@ -70,6 +74,7 @@ class LocalRuntime:
     def deploy(self, spec: AppSpec, catalog_text: str, image: str | None = None) -> AppStatus:
         action = f"deploy {spec.name}"
         self._check_app(action, spec.name)
+        _check_text(action, spec, catalog_text)
         entry = self._entry(spec.name)
         old_text = self.spec_text(spec.name)
         old_state = read_state(self._dir(spec.name) / "state.json")
@@ -129,8 +134,12 @@ class LocalRuntime:
     def start(self, app: str) -> AppStatus:
         action = f"start {app}"
         spec = self._require(action, app)
-        if self._supervisor(app) is not None:
-            return self.status(app)
+        with _locked(self._dir(app) / "start.lock"):  # concurrent starts: one spawns, the others see it
+            if self._supervisor(app) is not None:
+                return self.status(app)
+            return self._spawn(action, app, spec)
+
+    def _spawn(self, action: str, app: str, spec: AppSpec) -> AppStatus:
         folder = self._dir(app)
         image = self._read_image(app) or spec.image
         command = [part.replace("{app}", app) for part in self.command or self._default_command(app)]
@@ -144,6 +153,11 @@ class LocalRuntime:
             pid = start_detached(argv, folder / "supervisor.log", env={**os.environ, **self.env})
         except HighwayError as error:
             raise RuntimeTerminal(f"{action}: {error}") from None
+        return self._await_supervisor(action, app, pid)
+
+    def _await_supervisor(self, action: str, app: str, pid: int) -> AppStatus:
+        """Wait until the new supervisor holds the lease and started the driver, or exited."""
+        folder = self._dir(app)
         deadline = self.clock() + START_TIMEOUT
         while True:
             record = read_state(folder / "state.json")
@@ -265,6 +279,26 @@ class LocalRuntime:
     def _last_line(path: Path) -> str:
         lines = _tail(path, 1).strip()
         return lines.removeprefix("error: ") or f"no output (see {path})"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``path`` (waiting for it) for the ``with`` block."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _check_text(action: str, spec: AppSpec, text: str) -> None:
+    """The catalog text must be a valid entry of the same app (the driver reads it, not ``spec``)."""
+    try:
+        entry = parse(yaml.safe_load(text), f"the catalog text of {spec.name}")
+    except (yaml.YAMLError, HighwayError) as error:
+        raise RuntimeTerminal(f"{action}: {' '.join(str(error).split())}") from None
+    if entry.name != spec.name:
+        raise RuntimeTerminal(
+            f"{action}: the catalog text is the entry of {entry.name!r}, not of {spec.name!r}"
+        )
 
 
 def _tail(path: Path, lines: int, block: int = 65536) -> str:

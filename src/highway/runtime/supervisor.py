@@ -206,7 +206,7 @@ class Supervisor:
             restarts=self.state.restarts + 1,
             crashes=crashes,
             last_exit=last,
-            next_start_at=now + delay,
+            next_start_at=now + delay if delay > 0 else None,
             backoff_seconds=delay,
             driver_pid=None,
         )
