@@ -258,6 +258,24 @@ def test_stop_kills_a_driver_that_ignores_sigterm_after_the_grace(
     assert state(home, spec.name)["phase"] == "stopped"
 
 
+def test_stop_wakes_a_frozen_driver_so_it_stops_gracefully(
+    tmp_path: Path, home: Path, make_rt: MakeRuntime
+) -> None:
+    """A SIGSTOPped driver (what reconcile restarts as stuck) gets SIGCONT after SIGTERM: it stops by its own
+    handler well inside a grace long enough that a SIGKILL would show."""
+    rt = make_rt(stop_grace=60)
+    spec, text = variant(tmp_path, "frozen")
+    rt.deploy(spec, text)
+    pid = rt.driver_pid(spec.name)
+    assert pid is not None
+    until(lambda: f"start {pid}" in events(tmp_path, spec.name), "the driver to start")
+    os.killpg(pid, signal.SIGSTOP)
+    status = rt.stop(spec.name, timeout=60)
+    assert (status.state, status.pod) == ("stopped", None)
+    assert f"stop {pid}" in events(tmp_path, spec.name)  # its SIGTERM handler ran
+    assert "SIGKILL to its process group" not in supervisor_log(home, spec.name)
+
+
 def test_restart_stop_and_start_are_idempotent_and_ordered(
     tmp_path: Path, home: Path, make_rt: MakeRuntime
 ) -> None:

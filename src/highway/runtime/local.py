@@ -255,6 +255,7 @@ class LocalRuntime:
         """SIGTERM the orphaned driver, SIGKILL its group after the grace, and wait until it is gone."""
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)
+        kill_group(pid, signal.SIGCONT)  # a frozen driver must run to act on SIGTERM
         grace = min(deadline, self.clock() + self.stop_grace)
         while self._driver(app) == pid and self.clock() < grace:
             self.sleep(self.poll)

@@ -229,6 +229,7 @@ class Supervisor:
             self.log(f"stopping the driver (pid {proc.pid}): SIGTERM")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(proc.pid, signal.SIGTERM)
+            kill_group(proc.pid, signal.SIGCONT)  # a frozen (SIGSTOPped) driver must run to act on it
             try:
                 proc.wait(timeout=self.stop_grace)
             except subprocess.TimeoutExpired:
