@@ -291,7 +291,7 @@ class AirflowApi(AirflowService):
         stamp = self.dir / "migrated"
         version = metadata.version("apache-airflow-core")
         if created or not stamp.exists() or stamp.read_text().strip() != version:
-            self.step(f"airflow db migrate ({version}; the first one takes 1-2 min)")
+            self.step(f"airflow db migrate (Airflow {version}; once per version, ~20 s)")
             run_once([self.airflow, "db", "migrate"], "airflow db migrate", timeout=900, env=self.environ())
             stamp.write_text(version + "\n")
 
