@@ -41,7 +41,10 @@ def _failed_at_validate(apps: DagApps, conf: dict[str, Any]) -> str:
     states = {t["task_id"]: t["state"] for t in apps.client.task_instances("highway_deploy", run_id)}
     assert states["validate"] == "failed", states
     assert states["render"] == states["apply"] == "upstream_failed", states
-    assert states["rollback"] in ("skipped", "upstream_failed"), states
+    assert states["rollback"] in ("skipped", "upstream_failed"), (
+        states,
+        apps.client.task_log("highway_deploy", run_id, "rollback")[-3000:],
+    )
     log = apps.client.task_log("highway_deploy", run_id, "validate")
     assert "Traceback" not in log.split("ERROR")[-1][:200]
     return log

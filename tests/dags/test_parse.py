@@ -160,3 +160,19 @@ def test_airflow_dagbag_has_no_import_errors(tmp_path: Path) -> None:
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["errors"] == {}
     assert set(found["dags"]) >= EXPECTED
+
+
+def test_airflows_plugin_loader_leaves_the_highway_package_alone(tmp_path: Path) -> None:
+    """Airflow imports each .py under plugins/ as a top-level module named after the file, so without
+    plugins/.airflowignore hooks/highway.py would replace the ``highway`` package in every worker."""
+    code = (
+        "import sys; from airflow import plugins_manager; plugins_manager.ensure_plugins_loaded(); "
+        "loaded = sorted(m for m in sys.modules if m in ('highway', 'apps', 'progress', 'params')); "
+        "import highway.adapters; print(loaded, plugins_manager.get_import_errors())"
+    )
+    env = {**_env(tmp_path), "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().splitlines()[-1] == "[] {}"
