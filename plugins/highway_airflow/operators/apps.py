@@ -40,6 +40,7 @@ class _AppOperator(BaseOperator):
         try:
             return self.run(context, str(_param(self, context, "app")))
         except HighwayError as exc:
+            self.log.error("%s", exc)
             _fail(str(exc))
 
     def run(self, context: Any, app: str) -> Any:
@@ -220,6 +221,7 @@ class ReconcileOperator(BaseOperator):
             runtime = RuntimeHook(kind=_param(self, context, "runtime") or None).runtime()
             outcomes = reconcile_all(runtime, HighwayHook().records(), specs, dry_run)
         except HighwayError as exc:
+            self.log.error("%s", exc)
             _fail(str(exc))
         cycle = time.monotonic() - started
         for outcome in outcomes:

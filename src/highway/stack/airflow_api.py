@@ -49,6 +49,9 @@ def log_text(content: Any) -> str:
         if isinstance(entry, Mapping):
             level = f"[{entry['level']}] " if entry.get("level") else ""
             lines.append(f"{level}{entry.get('event', '')}")
+            for error in entry.get("error_detail") or []:  # a failed task's exception: type and message
+                if isinstance(error, Mapping):
+                    lines.append(f"  {error.get('exc_type', '')}: {error.get('exc_value', '')}")
         else:
             lines.append(str(entry))
     return "\n".join(lines)
