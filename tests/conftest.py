@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from highway.connection import Connection
     from highway.stack import Stack
     from highway.stack.airflow_api import AirflowClient
+    from hwtest import DagApps
 
 
 def _free_port_base(first: int) -> int:
@@ -104,16 +105,50 @@ AIRFLOW_TEST_DAGS = Path(__file__).parent / "airflow_dags"
 
 
 @pytest.fixture(scope="session")
-def airflow(stack: Stack) -> AirflowClient:
+def airflow_catalog(stack_home: Path) -> Path:
+    """The catalog the session's Airflow reads (``HIGHWAY_CATALOG``): the DAG tests' apps, written before
+    Airflow starts, because the DAGs offer the catalog's apps as the allowed values of their ``app`` param."""
+    from hwtest import write_dag_apps
+
+    catalog = stack_home / "airflow-catalog"
+    write_dag_apps(catalog)
+    return catalog
+
+
+@pytest.fixture(scope="session")
+def airflow(stack: Stack, airflow_catalog: Path) -> AirflowClient:
     """Airflow's four components (+ PostgreSQL) on the shared stack, logged in as its admin.
 
     One Airflow per session; it parses the repo's dags/ (bundle ``dags-folder``) and tests/airflow_dags/
-    (bundle ``airflow_dags``). A test waits for its DAG with ``airflow.wait_dag(dag_id)``.
+    (bundle ``airflow_dags``), and its catalog is ``airflow_catalog`` (set for Airflow's start only: this
+    process's other tests use the shipped catalog). A test waits for its DAG with ``wait_dag(dag_id)``.
     """
     from highway.settings import repo_root
     from highway.stack.airflow import DAGS_ENV
     from highway.stack.airflow_api import AirflowClient
 
     os.environ[DAGS_ENV] = os.pathsep.join([str(repo_root() / "dags"), str(AIRFLOW_TEST_DAGS)])
-    stack.up(only=["airflow"])
+    before = os.environ.get("HIGHWAY_CATALOG")
+    os.environ["HIGHWAY_CATALOG"] = str(airflow_catalog)
+    try:
+        stack.up(only=["airflow"])
+    finally:
+        if before is None:
+            os.environ.pop("HIGHWAY_CATALOG", None)
+        else:
+            os.environ["HIGHWAY_CATALOG"] = before
     return AirflowClient.for_stack(stack.home, stack.port_base)
+
+
+@pytest.fixture(scope="session")
+def dag_apps(stack: Stack, airflow: AirflowClient, airflow_catalog: Path) -> DagApps:
+    """highway's three DAGs listed and unpaused (reconcile then also runs every minute), and their apps."""
+    from highway.catalog import load
+    from hwtest import DAG_STAMP, DagApps
+
+    for dag_id in ("highway_deploy", "highway_reconcile", "highway_app_control"):
+        airflow.wait_dag(dag_id, timeout=180)
+        airflow.unpause(dag_id)
+    local = load(airflow_catalog / f"bronze_shop_events_af{DAG_STAMP}.yaml")
+    kube = load(airflow_catalog / f"bronze_shop_events_kube{DAG_STAMP}.yaml")
+    return DagApps(airflow_catalog, local, kube, airflow, stack)

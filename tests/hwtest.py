@@ -16,6 +16,7 @@ import yaml
 
 from highway.catalog import AppSpec, BronzeSpec, catalog_dir, load
 from highway.catalog.variant import variant
+from highway.settings import repo_root
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -293,3 +294,58 @@ def sink_audit(spark: SparkSession, conn: Connection, spec: Any, expected: set[s
         pg_unexpected=len(set(stored) - expected),
         dlq_ids=frozenset(dlq),
     )
+
+
+# ---- the DAG tests' apps (tests/dags, tests/k8s/test_airflow_kube.py) ---------------------------------
+
+DAG_STAMP = str(int(time.time()))[-6:]
+# fast health settings so a frozen driver is found in seconds, not the shipped 5 minutes
+FAST_HEALTH = {
+    "stall_triggers": 3,
+    "stall_floor_seconds": 20,
+    "startup_grace_seconds": 120,
+    "restart_budget": 3,
+    "window_minutes": 30,
+    "backoff_base_seconds": 5,
+}
+
+
+def _dag_app(catalog: Path, suffix: str, **changes: Any) -> AppSpec:
+    shipped = yaml.safe_load((repo_root() / "spark_apps" / "catalog" / "bronze_shop_events.yaml").read_text())
+    data = variant(shipped, suffix, f"t_{suffix}")
+    data.update(changes)
+    path = catalog / f"{data['name']}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load(path)
+
+
+def write_dag_apps(catalog: Path) -> tuple[AppSpec, AppSpec]:
+    """The apps the DAG tests drive: one for the local runtime (fast health), one for Kubernetes."""
+    catalog.mkdir(parents=True, exist_ok=True)
+    local = _dag_app(
+        catalog,
+        f"af{DAG_STAMP}",
+        trigger={"interval_seconds": 2},
+        health=FAST_HEALTH,
+        resources={"driver_memory": "1g", "shuffle_partitions": 2},
+    )
+    kube = _dag_app(catalog, f"kube{DAG_STAMP}", resources={"driver_memory": "1g", "driver_cpu": "500m"})
+    return local, kube
+
+
+@dataclass(frozen=True)
+class DagApps:
+    """The session's Airflow (a logged-in REST client) and the apps its DAGs may be run on."""
+
+    catalog: Path
+    local: AppSpec  # the local-runtime tests deploy, kill, freeze and roll it back
+    kube: AppSpec  # the Kubernetes-runtime test deploys it
+    client: Any  # highway.stack.airflow_api.AirflowClient
+    stack: Any  # highway.stack.Stack
+
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        path = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
+        return self.client.call("GET", path)["value"]
+
+    def states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        return {t["task_id"]: t["state"] for t in self.client.task_instances(dag_id, run_id)}

@@ -17,7 +17,7 @@ import pytest
 from highway.stack.airflow_api import AirflowApiError
 
 if TYPE_CHECKING:
-    from dags.conftest import DagApps
+    from hwtest import DagApps
 
 pytestmark = [pytest.mark.integration]
 

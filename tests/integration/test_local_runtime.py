@@ -395,3 +395,18 @@ def test_the_real_bronze_app_survives_a_sigkill_exactly_once(
     assert stopped.state == "stopped" and rt.driver_pid(spec.name) is None
     hwtest.audit(spark, conn, spec, records).assert_exactly_once()
     assert "stopped on request" in rt.logs(spec.name, 400)
+
+
+def test_stack_down_stops_the_local_runtimes_apps_first(
+    tmp_path: Path, home: Path, make_rt: MakeRuntime
+) -> None:
+    from highway.stack import Stack
+
+    rt = make_rt()
+    spec, text = variant(tmp_path, "downed")
+    rt.deploy(spec, text)
+    pid = rt.driver_pid(spec.name)
+    assert pid is not None
+    Stack(home, 29500).down()  # no service runs in this home: only the app is there to stop
+    assert rt.status(spec.name).state == "stopped"
+    assert not is_alive(pid) and f"stop {pid}" in events(tmp_path, spec.name)  # gracefully, by its handler

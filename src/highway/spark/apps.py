@@ -107,6 +107,18 @@ def heartbeat_writer(spec: AppSpec, conn: Connection) -> Any:
     return write
 
 
+def previous_heartbeat(spec: AppSpec, conn: Connection) -> dict[str, Any] | None:
+    """The heartbeat the app's previous driver left (best effort: None when absent or unreadable)."""
+    from highway.adapters import s3
+
+    try:
+        doc = s3.get_json_or_none(s3.client(conn), conn.lake_bucket, f"{spec.status_prefix}/heartbeat.json")
+    except (TerminalError, TransientError, ValueError) as exc:
+        log.warning("previous heartbeat of %s not read: %s", spec.name, exc)
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
 class StopRequest:
     """Set by SIGTERM/SIGINT: stop the query after the batch in flight."""
 
@@ -160,6 +172,7 @@ def run_app(name: str, until_idle: float | None = None, metrics_port: int | None
     tally = SinkTally(metrics)
     port = metrics.serve(metrics_port)
     reporter = ProgressReporter(spec.name, heartbeat_writer(spec, conn), metrics, sinks=tally.snapshot)
+    reporter.resume(previous_heartbeat(spec, conn))
     spark.streams.addListener(reporter)
     query = start_streaming(spark, spec, conn, tally)
     print(f"{spec.name}: running (query {query.id}); metrics on http://127.0.0.1:{port}/metrics", flush=True)

@@ -45,6 +45,13 @@ class ProgressReporter(StreamingQueryListener):
         self.finished = False
         self._lock = threading.Lock()
 
+    def resume(self, previous: dict[str, Any] | None) -> None:
+        """Carry the previous driver's last batch (id, offsets) into this driver's idle ticks, so a restarted
+        app that has no new input yet still reports where it is (and its lag) instead of nothing."""
+        if previous:
+            with self._lock:
+                self.last_heartbeat = {k: v for k, v in previous.items() if k not in ("state", "error")}
+
     def onQueryStarted(self, event: Any) -> None:
         self.last_active = self.clock()
 

@@ -72,13 +72,34 @@ class Stack:
             self.reporter.note(f"[bold]already running[/]: {', '.join(names)} in {self.home}")
 
     def down(self) -> None:
-        """Stop every service this stack started, newest first; leaves nothing running."""
+        """Stop the apps the local runtime runs here (while their stores still answer), then every service
+        this stack started, newest first; leaves nothing running."""
+        apps = self._stop_apps()
         stopped = [name for name in reversed(SERVICES) if self._stop(name, quiet_if_stopped=True)]
-        if not stopped:
+        if not stopped and not apps:
             self.reporter.note(f"nothing was running in {self.home}")
 
     def stop(self, name: str) -> None:
         self._stop(service_name(name), quiet_if_stopped=False)
+
+    def _stop_apps(self) -> list[str]:
+        """Stop every app of the local runtime in this state dir (supervisor and driver: the batch in flight
+        finishes); the names stopped."""
+        apps_dir = self.home / "apps"
+        if not apps_dir.is_dir():
+            return []
+        from highway.runtime.local import LocalRuntime
+
+        runtime = LocalRuntime(self.home)
+        stopped = []
+        for app_dir in sorted(p for p in apps_dir.iterdir() if p.is_dir()):
+            if runtime.status(app_dir.name).state in ("absent", "stopped"):
+                continue
+            self.reporter.step(app_dir.name, "stopping (local runtime: the batch in flight finishes)")
+            runtime.stop(app_dir.name)
+            self.reporter.done(app_dir.name, "stopped")
+            stopped.append(app_dir.name)
+        return stopped
 
     def start(self, name: str) -> None:
         """Start one service (and what it needs, if that is not running)."""
