@@ -21,7 +21,7 @@ from highway.core.k8s import common as k
 from kubecluster import KubeCluster, wait_for
 
 if TYPE_CHECKING:
-    from dags.conftest import DagApps
+    from hwtest import DagApps
 
 pytestmark = [pytest.mark.integration]
 NS = k.NAMESPACE
