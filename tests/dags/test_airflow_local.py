@@ -12,15 +12,17 @@ heartbeat of the recovered driver (MTTR) and the reconcile cycle time are printe
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hwtest import audit, produce, read_records, wait_for_rows
+from hwtest import HIGHWAY, audit, produce, read_records, wait_for_rows
 
 if TYPE_CHECKING:
     from hwtest import DagApps
@@ -56,6 +58,16 @@ def _progress_after(apps: DagApps, since: float, timeout: float) -> dict[str, An
             return hb
         time.sleep(0.5)
     raise AssertionError(f"no progress within {timeout:.0f} s after {since:.0f}; last {_heartbeat(apps)}")
+
+
+def _status(apps: DagApps) -> dict[str, dict[str, Any]]:
+    """``highway status --json`` as an operator runs it (this stack, the DAG tests' catalog)."""
+    env = {**os.environ, "HIGHWAY_HOME": str(apps.stack.home), "HIGHWAY_CATALOG": str(apps.catalog)}
+    done = subprocess.run(
+        [HIGHWAY, "status", "--json"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return {row["app"]: row for row in map(json.loads, done.stdout.splitlines())}
 
 
 def _run(apps: DagApps, dag_id: str, conf: dict[str, Any], timeout: float = 600) -> tuple[str, str]:
@@ -125,6 +137,16 @@ def test_deploy_kill_freeze_rollback_with_exactly_once(dag_apps: DagApps, spark:
     assert (seen["state"], seen["action"]) == ("running", "none"), seen
     assert "healthy" in seen["reason"]
     check_exactly_once()
+    rows = _status(apps)
+    for _ in range(30):  # the heartbeat after the last batch may trail its commit by a moment
+        if rows[spec.name]["lag"] == 0:
+            break
+        time.sleep(1)
+        rows = _status(apps)
+    assert rows[spec.name]["state"] == "running" and rows[spec.name]["decision"] == "none", rows
+    assert rows[spec.name]["restarts"] == restarts_before + 1
+    assert rows[spec.name]["lag"] == 0 and rows[spec.name]["batch_id"] is not None
+    assert rows[apps.kube.name]["state"] == "absent"  # never deployed on this runtime
 
     # 3. SIGSTOP the driver and its JVM: alive, no heartbeat; reconcile (not the supervisor) restarts it
     frozen_pid = runtime.driver_pid(spec.name)

@@ -40,3 +40,10 @@ def test_produce_refuses_a_ratio_above_one() -> None:
     assert done.returncode != 0
     assert "--bad-ratio" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_status_refuses_an_unknown_runtime() -> None:
+    done = _run("status", "--runtime", "nomad")
+    assert done.returncode == 2
+    assert "parameter '--runtime' has value 'nomad'; allowed: local, kubernetes" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
