@@ -392,6 +392,9 @@ def run_demo(home: Path, port_base: int, count: int) -> None:
         raise HighwayError("counts differ: " + "; ".join(differ))
 
 
+HIGHWAY_DAGS = ("highway_deploy", "highway_reconcile", "highway_app_control")
+
+
 def _airflow(home: Path, port_base: int) -> None:
     """The DAGs Airflow lists, then its UI address and login as the last lines."""
     from highway.stack.airflow import admin_login
@@ -399,6 +402,24 @@ def _airflow(home: Path, port_base: int) -> None:
 
     _step("Airflow")
     client = AirflowClient.for_stack(home, port_base)
+    for dag_id in HIGHWAY_DAGS:
+        client.wait_dag(dag_id, timeout=180)
+    client.unpause("highway_reconcile")  # from now on it looks after the apps every minute
+    run_id = client.trigger("highway_reconcile", {"dry_run": False})
+    state = client.wait_run("highway_reconcile", run_id, timeout=300)
+    path = f"dags/highway_reconcile/dagRuns/{run_id}/taskInstances/reconcile/xcomEntries/return_value"
+    if state == "success":
+        cycle = client.call("GET", path)["value"]
+        apps = ", ".join(f"{app} {seen['state']}" for app, seen in sorted(cycle["apps"].items()))
+        console.print(
+            f"highway_reconcile: {len(cycle['apps'])} apps in {cycle['cycle_seconds']:.1f} s ({apps})"
+        )
+    else:
+        console.print(f"[yellow]highway_reconcile run {run_id}: {state} (see its log in the UI)[/]")
+    console.print(
+        "deploy an app under Airflow: trigger highway_deploy with app=bronze_shop_events (local runtime); "
+        "then [bold]highway status[/]"
+    )
     dags = client.dags()
     listed = ", ".join(f"{d['dag_id']}{' (paused)' if d.get('is_paused') else ''}" for d in dags)
     console.print(f"DAGs: {listed or 'none yet (dags/ has no DAG files)'}")
