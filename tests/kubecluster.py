@@ -404,6 +404,7 @@ class KubeCluster:
             "current-context": "ctx",
         }
         path.write_text(json.dumps(config, indent=1))
+        path.chmod(0o600)  # it holds a token
         return path
 
     def write_pod_log(self, text: str, previous: bool = False, stream: str = "stdout") -> None:
@@ -491,21 +492,7 @@ class KubeCluster:
         )
 
     def _write_kubeconfig(self) -> None:
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "test",
-                    "cluster": {"server": self.server, "certificate-authority": str(self.ca_file)},
-                }
-            ],
-            "users": [{"name": "admin", "user": {"token": self.admin_token}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "admin"}}],
-            "current-context": "test",
-        }
-        self.kubeconfig.write_text(json.dumps(config, indent=1))
-        self.kubeconfig.chmod(0o600)
+        self.kubeconfig_for(self.kubeconfig, self.admin_token)
 
     def _write_kwok_config(self) -> Path:
         logs = self.state_dir / "pod-logs"
