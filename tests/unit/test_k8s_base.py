@@ -321,3 +321,34 @@ def test_yaml_has_no_anchors() -> None:
     for objects in [*base_objects().values(), [demo_producer_job()]]:
         text = yaml.safe_dump_all(objects)
         assert "&id" not in text and "*id" not in text
+
+
+def test_airflow_pods_get_highways_connections_with_secrets_expanded_by_kubernetes() -> None:
+    import json
+    import re
+
+    airflow = [w for w in workloads() if w["metadata"]["name"].startswith("airflow-")]
+    assert len(airflow) >= 4
+    for workload in airflow:
+        for container in workload["spec"]["template"]["spec"]["containers"]:
+            env = container.get("env", [])
+            names = [e["name"] for e in env]
+            conns = {e["name"]: json.loads(e["value"]) for e in env if e["name"].startswith("AIRFLOW_CONN_")}
+            assert sorted(conns) == [
+                "AIRFLOW_CONN_HIGHWAY_ELASTICSEARCH",
+                "AIRFLOW_CONN_HIGHWAY_KAFKA",
+                "AIRFLOW_CONN_HIGHWAY_POSTGRES",
+                "AIRFLOW_CONN_HIGHWAY_RUNTIME",
+                "AIRFLOW_CONN_HIGHWAY_S3",
+            ]
+            assert conns["AIRFLOW_CONN_HIGHWAY_RUNTIME"]["extra"] == {
+                "kind": "kubernetes",
+                "namespace": k.NAMESPACE,
+                "in_cluster": True,
+            }
+            assert conns["AIRFLOW_CONN_HIGHWAY_S3"]["password"] == "$(HIGHWAY_S3_SECRET_KEY)"
+            for name, conn in conns.items():
+                for ref in re.findall(r"\$\((\w+)\)", json.dumps(conn)):
+                    # Kubernetes expands $(VAR) only for variables listed before (here: Secret refs)
+                    assert ref in names[: names.index(name)], (name, ref)
+                    assert "valueFrom" in env[names.index(ref)], ref

@@ -8,13 +8,38 @@ from typing import Any
 
 from highway.core.k8s import _workload as w
 from highway.core.k8s import common as k
-from highway.core.k8s.env import library_env, library_env_from
+from highway.core.k8s.env import ES_USER, config_data, library_env, library_env_from
 
 SCHEDULER_HEALTH_PORT = 8974
 SCHEDULER_LOG_PORT = 8793  # Airflow serves task logs from the pod that ran them
 TRIGGERER_LOG_PORT = 8794
 AIRFLOW_COMPONENT = "airflow"
 AIRFLOW_WORKERS = ("airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+
+
+def airflow_connections(namespace: str) -> dict[str, str]:
+    """``AIRFLOW_CONN_HIGHWAY_*`` (see ``highway.ops.connections``) for the cluster's services and the
+    in-cluster runtime. Secrets are not in the manifest: ``$(HIGHWAY_…)`` makes Kubernetes expand the
+    Secret-backed variables listed before these (create-secret.sh's values are URL-safe, so JSON-safe)."""
+    from highway.connection import Connection
+    from highway.ops.connections import airflow_env, runtime_connection
+
+    data = config_data(namespace)
+    es_host = f"{w.svc_host(k.ELASTICSEARCH, namespace)}:{k.ELASTICSEARCH.port}"
+    conn = Connection(
+        kafka_bootstrap=data["HIGHWAY_KAFKA_BOOTSTRAP"],
+        s3_endpoint=data["HIGHWAY_S3_ENDPOINT"],
+        s3_access_key="$(HIGHWAY_S3_ACCESS_KEY)",
+        s3_secret_key="$(HIGHWAY_S3_SECRET_KEY)",
+        lake_bucket=data["HIGHWAY_LAKE_BUCKET"],
+        pg_host=data["HIGHWAY_PG_HOST"],
+        pg_port=int(data["HIGHWAY_PG_PORT"]),
+        pg_user=data["HIGHWAY_PG_USER"],
+        pg_password="$(HIGHWAY_PG_PASSWORD)",
+        pg_database=data["HIGHWAY_PG_DATABASE"],
+        es_url=f"http://{ES_USER}:$(HIGHWAY_ES_PASSWORD)@{es_host}",
+    )
+    return airflow_env(conn, runtime_connection("kubernetes", namespace=namespace, in_cluster=True))
 
 
 def _airflow_env(namespace: str) -> list[dict[str, Any]]:
@@ -38,6 +63,7 @@ def _airflow_env(namespace: str) -> list[dict[str, Any]]:
         # the api-server and the workers sign and check execution-API tokens with one shared key
         k.secret_env("AIRFLOW__API_AUTH__JWT_SECRET", "airflow_secret_key"),
         *library_env(namespace),
+        *w.env(airflow_connections(namespace)),  # after the Secret refs they expand
     ]
 
 
