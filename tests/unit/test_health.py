@@ -141,3 +141,11 @@ def test_crash_loop_is_the_supervisors_until_it_outlasts_its_retries() -> None:
 )
 def test_lag_trend(lags: list[int], trend: str) -> None:
     assert lag_trend(tuple((float(i), v) for i, v in enumerate(lags))) == trend
+
+
+def test_an_unsupervised_crash_is_reconciles_to_restart_with_backoff() -> None:
+    """A local supervisor that died leaves nobody to restart the driver: reconcile does, within its budget."""
+    gone = Observation("failing", reason="supervisor not running (pid 9 gone)", supervised=False)
+    decisions = run([(0.0, gone), (30.0, gone), (61.0, gone)])
+    assert [d.action for d in decisions] == ["restart", "wait", "restart"]
+    assert decisions[0].reason == "unsupervised (supervisor not running (pid 9 gone))"

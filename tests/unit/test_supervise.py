@@ -111,6 +111,7 @@ CASES: list[tuple[str, SupervisorState | None, bool, bool, dict[str, Any]]] = [
             "reason": "supervisor not running (pid 100 gone)",
             "message": "driver pid 200 still holds the lease",
             "pod": "pid 200",
+            "supervised": False,
         },
     ),
     (
@@ -118,7 +119,13 @@ CASES: list[tuple[str, SupervisorState | None, bool, bool, dict[str, Any]]] = [
         rec(),
         False,
         False,
-        {"state": "failing", "reason": "supervisor not running (pid 100 gone)", "message": None, "pod": None},
+        {
+            "state": "failing",
+            "reason": "supervisor not running (pid 100 gone)",
+            "message": None,
+            "pod": None,
+            "supervised": False,
+        },
     ),
     (
         "crash loop",

@@ -47,6 +47,7 @@ class Observation:
     supervisor_restarts: int = 0  # restarts the supervisor made (kubelet restart count), cumulative
     lag: int | None = None  # records behind the source's end
     reason: str | None = None  # the runtime's reason, e.g. CrashLoopBackOff: last exit Error (code 1)
+    supervised: bool = True  # False: nothing restarts the driver by itself (a local supervisor that died)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,8 @@ def _failing(obs: Observation, kept: History, policy: HealthPolicy, now: float, 
     """A crash is its supervisor's to restart; a crash loop past its retries is marked failed."""
     crashes = supervisor_restarts_in_window(kept, obs, now, policy.window_seconds)
     cause = obs.reason or "no reason given"
+    if not obs.supervised:  # the owner of crashes is gone itself: reconcile is the only one left to act
+        return _restart(f"unsupervised ({cause})", kept, policy, now, trend)
     if crashes < policy.crash_restarts:
         why = f"crashing ({cause}): its supervisor restarts it ({crashes} so far)"
         return Decision("none", why, kept, lag_trend=trend)

@@ -130,7 +130,7 @@ def interpret(
     if not supervisor_alive:
         orphan = f"driver {common['pod']} still holds the lease" if "pod" in common else None
         reason = f"supervisor not running (pid {record.supervisor_pid} gone)"
-        return AppStatus(state="failing", reason=reason, message=orphan, **common)
+        return AppStatus(state="failing", reason=reason, message=orphan, supervised=False, **common)
     if driver_alive:
         return AppStatus(state="running", ready=True, phase="Running", **common)
     if record.phase == "backoff" and record.last_exit is not None:

@@ -100,5 +100,6 @@ def observe(runtime: AppRuntime, records: Records, spec: AppSpec) -> AppView:
         supervisor_restarts=status.restarts,
         lag=lag,
         reason=status.reason,
+        supervised=status.supervised,
     )
     return AppView(spec, status, heartbeat, lag, observation, tuple(problems))

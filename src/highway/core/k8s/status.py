@@ -53,6 +53,7 @@ class AppStatus:
     message: str | None = None
     image: str | None = None
     started_at: float | None = None
+    supervised: bool = True  # something (kubelet, local supervisor) restarts the driver when it dies
 
     def line(self) -> str:
         """One human line: ``silver_shop_events: running (pod ..., ready, 0 restarts, image ...)``."""
