@@ -115,6 +115,23 @@ def airflow_catalog(stack_home: Path) -> Path:
     return catalog
 
 
+def _airflow_up(stack: Stack, catalog: Path) -> None:
+    """Start what is not running of Airflow (+ PostgreSQL), its processes reading ``catalog`` (only they)."""
+    from highway.settings import repo_root
+    from highway.stack.airflow import DAGS_ENV
+
+    os.environ[DAGS_ENV] = os.pathsep.join([str(repo_root() / "dags"), str(AIRFLOW_TEST_DAGS)])
+    before = os.environ.get("HIGHWAY_CATALOG")
+    os.environ["HIGHWAY_CATALOG"] = str(catalog)
+    try:
+        stack.up(only=["airflow"])
+    finally:
+        if before is None:
+            os.environ.pop("HIGHWAY_CATALOG", None)
+        else:
+            os.environ["HIGHWAY_CATALOG"] = before
+
+
 @pytest.fixture(scope="session")
 def airflow(stack: Stack, airflow_catalog: Path) -> AirflowClient:
     """Airflow's four components (+ PostgreSQL) on the shared stack, logged in as its admin.
@@ -123,25 +140,14 @@ def airflow(stack: Stack, airflow_catalog: Path) -> AirflowClient:
     (bundle ``airflow_dags``), and its catalog is ``airflow_catalog`` (set for Airflow's start only: this
     process's other tests use the shipped catalog). A test waits for its DAG with ``wait_dag(dag_id)``.
     """
-    from highway.settings import repo_root
-    from highway.stack.airflow import DAGS_ENV
     from highway.stack.airflow_api import AirflowClient
 
-    os.environ[DAGS_ENV] = os.pathsep.join([str(repo_root() / "dags"), str(AIRFLOW_TEST_DAGS)])
-    before = os.environ.get("HIGHWAY_CATALOG")
-    os.environ["HIGHWAY_CATALOG"] = str(airflow_catalog)
-    try:
-        stack.up(only=["airflow"])
-    finally:
-        if before is None:
-            os.environ.pop("HIGHWAY_CATALOG", None)
-        else:
-            os.environ["HIGHWAY_CATALOG"] = before
+    _airflow_up(stack, airflow_catalog)
     return AirflowClient.for_stack(stack.home, stack.port_base)
 
 
 @pytest.fixture(scope="session")
-def dag_apps(stack: Stack, airflow: AirflowClient, airflow_catalog: Path) -> DagApps:
+def dag_apps_session(stack: Stack, airflow: AirflowClient, airflow_catalog: Path) -> DagApps:
     """highway's three DAGs listed and unpaused (reconcile then also runs every minute), and their apps."""
     from highway.catalog import load
     from hwtest import DAG_STAMP, DagApps
@@ -152,3 +158,12 @@ def dag_apps(stack: Stack, airflow: AirflowClient, airflow_catalog: Path) -> Dag
     local = load(airflow_catalog / f"bronze_shop_events_af{DAG_STAMP}.yaml")
     kube = load(airflow_catalog / f"bronze_shop_events_kube{DAG_STAMP}.yaml")
     return DagApps(airflow_catalog, local, kube, airflow, stack)
+
+
+@pytest.fixture
+def dag_apps(dag_apps_session: DagApps) -> DagApps:
+    """``dag_apps_session``, with every Airflow component running: the fault tests stop PostgreSQL, and
+    Airflow's scheduler, dag-processor and triggerer exit when their database is gone (Airflow's own
+    behaviour; Kubernetes restarts them, the local stack's ``up`` does). A no-op when all run."""
+    _airflow_up(dag_apps_session.stack, dag_apps_session.catalog)
+    return dag_apps_session

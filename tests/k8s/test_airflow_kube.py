@@ -60,6 +60,28 @@ def _connect(apps: DagApps, kubeconfig: Path) -> None:
     apps.client.call("POST", "connections", body)
 
 
+def _running_pod(apps: DagApps, admin: Any, app: str, run_id: str, timeout: float = 180) -> Any:
+    """The app's driver pod once Running; if the deploy run ends first or time runs out, fail with what the
+    run's tasks said and what the cluster holds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pod = _pod(admin, app)
+        if pod is not None and pod.status.phase == "Running":
+            return pod
+        state = apps.client.run_state("highway_deploy", run_id)
+        if state in ("success", "failed") or time.monotonic() > deadline:
+            logs = {
+                t: apps.client.task_log("highway_deploy", run_id, t)[-1500:] for t in ("validate", "apply")
+            }
+            found = "present" if _statefulset(admin, app) else "absent"
+            tasks = apps.states("highway_deploy", run_id)
+            raise AssertionError(
+                f"no running driver pod for {app} (run {state}, tasks {tasks}, statefulset {found}, "
+                f"pod {pod and pod.status.phase}); logs {logs}"
+            )
+        time.sleep(0.5)
+
+
 def _run(apps: DagApps, dag_id: str, conf: dict[str, Any], timeout: float = 300) -> tuple[str, str]:
     run_id = apps.client.trigger(dag_id, conf)
     return run_id, apps.client.wait_run(dag_id, run_id, timeout=timeout)
@@ -79,12 +101,7 @@ def test_deploy_status_restart_through_airflow(
     image = "highway-spark:0.2.0"
     conf = {"app": spec.name, "runtime": "kubernetes", "image": image, "progress_timeout_seconds": 180}
     run_id = apps.client.trigger("highway_deploy", conf)
-    pod = wait_for(
-        "the driver pod to run",
-        lambda: _pod(admin, spec.name),
-        lambda p: p is not None and p.status.phase == "Running",
-        timeout=180,
-    )
+    pod = _running_pod(apps, admin, spec.name, run_id)
     assert pod.spec.containers[0].image == image
     assert pod.spec.service_account_name == k.SA_DRIVER
     records.write(
