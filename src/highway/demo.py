@@ -402,9 +402,9 @@ def _airflow(home: Path, port_base: int) -> None:
 
     _step("Airflow")
     client = AirflowClient.for_stack(home, port_base)
-    for dag_id in HIGHWAY_DAGS:
+    for dag_id in HIGHWAY_DAGS:  # ready to trigger from the UI; reconcile runs every minute from now on
         client.wait_dag(dag_id, timeout=180)
-    client.unpause("highway_reconcile")  # from now on it looks after the apps every minute
+        client.unpause(dag_id)
     run_id = client.trigger("highway_reconcile", {"dry_run": False})
     state = client.wait_run("highway_reconcile", run_id, timeout=300)
     path = f"dags/highway_reconcile/dagRuns/{run_id}/taskInstances/reconcile/xcomEntries/return_value"
