@@ -55,7 +55,6 @@ with DAG(
     rollback = RollbackOperator(
         task_id="rollback",
         validate_task_id="validate",
-        wait_task_id="wait_for_progress",
         trigger_rule=TriggerRule.ONE_FAILED,
     )
     validate >> render >> apply >> wait >> good

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from hwtest import free_port_base
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -25,22 +26,7 @@ if TYPE_CHECKING:
     from hwtest import DagApps
 
 
-def _free_port_base(first: int) -> int:
-    """The first base (in steps of 500) whose stack ports are all free: a leftover stack is left alone."""
-    from highway.settings import PORT_OFFSETS
-
-    for base in range(first, first + 10_000, 500):
-        try:
-            for offset in PORT_OFFSETS.values():
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError(f"no free port base from {first}")
-
-
-TEST_PORT_BASE = _free_port_base(int(os.environ.get("HIGHWAY_TEST_PORT_BASE", "21000")))
+TEST_PORT_BASE = free_port_base(int(os.environ.get("HIGHWAY_TEST_PORT_BASE", "21000")))
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,6 +25,21 @@ if TYPE_CHECKING:
     from highway.connection import Connection
 
 HIGHWAY = str(Path(sys.executable).with_name("highway"))
+
+
+def free_port_base(first: int) -> int:
+    """The first base (in steps of 500) whose stack ports are all free: a leftover stack is left alone."""
+    from highway.settings import PORT_OFFSETS
+
+    for base in range(first, first + 10_000, 500):
+        try:
+            for offset in PORT_OFFSETS.values():
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", base + offset))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError(f"no free port base from {first}")
 
 
 def app_variant(
@@ -344,8 +360,7 @@ class DagApps:
     stack: Any  # highway.stack.Stack
 
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
-        path = f"dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value"
-        return self.client.call("GET", path)["value"]
+        return self.client.xcom(dag_id, run_id, task_id)
 
     def states(self, dag_id: str, run_id: str) -> dict[str, str]:
         return {t["task_id"]: t["state"] for t in self.client.task_instances(dag_id, run_id)}

@@ -407,9 +407,8 @@ def _airflow(home: Path, port_base: int) -> None:
         client.unpause(dag_id)
     run_id = client.trigger("highway_reconcile", {"dry_run": False})
     state = client.wait_run("highway_reconcile", run_id, timeout=300)
-    path = f"dags/highway_reconcile/dagRuns/{run_id}/taskInstances/reconcile/xcomEntries/return_value"
     if state == "success":
-        cycle = client.call("GET", path)["value"]
+        cycle = client.xcom("highway_reconcile", run_id, "reconcile")
         apps = ", ".join(f"{app} {seen['state']}" for app, seen in sorted(cycle["apps"].items()))
         console.print(
             f"highway_reconcile: {len(cycle['apps'])} apps in {cycle['cycle_seconds']:.1f} s ({apps})"

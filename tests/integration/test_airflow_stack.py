@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,11 +18,13 @@ from pathlib import Path
 import pytest
 
 from highway.connection import read_credentials
-from highway.settings import PORT_OFFSETS, Ports
+from highway.settings import Ports
 from highway.stack import Stack
 from highway.stack.airflow import fetch_health
 from highway.stack.airflow_api import AirflowApiError, AirflowClient, token
+from highway.stack.process import is_alive, parse_stat, session_members
 from highway.stack.state import AIRFLOW_SERVICES
+from hwtest import free_port_base
 
 pytestmark = pytest.mark.integration
 
@@ -32,36 +33,11 @@ PROBE = "highway_probe"
 PASSED_ON = ("HIGHWAY_CATALOG", "HIGHWAY_AIRFLOW_DAGS", "HIGHWAY_CACHE")
 
 
-def alive(pid: int) -> bool:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return text[text.rindex(")") + 2] not in "ZX"
-
-
-def session_of(pid: int) -> int:
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return int(text[text.rindex(")") + 2 :].split()[3])
-
-
-def in_session(sid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and alive(int(entry.name)):
-            try:
-                if session_of(int(entry.name)) == sid:
-                    found.append(int(entry.name))
-            except (FileNotFoundError, ValueError):
-                continue
-    return found
-
-
 def processes_of(home: Path) -> list[int]:
     """Live processes whose command line or working directory is inside ``home``."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or not alive(int(entry.name)):
+        if not entry.name.isdigit() or not is_alive(int(entry.name)):
             continue
         try:
             args = (entry / "cmdline").read_bytes().decode(errors="replace")
@@ -71,18 +47,6 @@ def processes_of(home: Path) -> list[int]:
         if str(home) + "/" in args or cwd.startswith(str(home) + "/"):
             found.append(int(entry.name))
     return found
-
-
-def free_base(first: int) -> int:
-    for base in range(first, first + 5000, 500):
-        try:
-            for offset in PORT_OFFSETS.values():
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", base + offset))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError(f"no free port base from {first}")
 
 
 def environ_of(pid: int) -> dict[str, str]:
@@ -166,14 +130,14 @@ def test_the_scheduler_stops_with_its_workers_and_starts_again(
     before = {row.name: row.pid for row in stack.status()}
     pid = before["airflow-scheduler"]
     assert pid is not None
-    sid = session_of(pid)
-    assert len(in_session(sid)) > 1  # the scheduler, its LocalExecutor workers, its log server
+    sid = parse_stat(Path(f"/proc/{pid}/stat").read_text())[1]
+    assert len(session_members(sid)) > 1  # the scheduler, its LocalExecutor workers, its log server
 
     # start it as it ran: the settings Airflow's processes read at start (a DAG test may set a catalog)
     started_with = environ_of(pid)
     env = {**os.environ, **{key: started_with[key] for key in PASSED_ON if key in started_with}}
     ok(cli(stack.home, stack.port_base, "stop", "airflow-scheduler"))
-    assert not alive(pid) and not in_session(sid)
+    assert not is_alive(pid) and not session_members(sid)
     assert {row.name: row.state for row in stack.status()}["airflow-scheduler"] == "stopped"
 
     ok(cli(stack.home, stack.port_base, "start", "airflow-scheduler", env=env))
@@ -201,19 +165,19 @@ def own_home() -> Iterator[Path]:
 def test_up_only_a_component_brings_what_it_needs_and_down_leaves_nothing(
     own_home: Path, stack: Stack
 ) -> None:
-    base = free_base(stack.port_base + 500)
+    base = free_port_base(stack.port_base + 500)
     try:
         out = ok(cli(own_home, base, "up", "--only", "airflow-triggerer"))
         assert "airflow db migrate" in out
         pids = {path.stem: int(path.read_text()) for path in (own_home / "run").glob("*.pid")}
         assert set(pids) == {"postgres", "airflow-api", "airflow-triggerer"}
-        assert all(alive(pid) for pid in pids.values())
+        assert all(is_alive(pid) for pid in pids.values())
         creds = json.loads((own_home / "credentials.json").read_text())
         url = f"http://127.0.0.1:{Ports(base).of('airflow_api')}"
         assert token(url, "admin", creds["airflow_admin_password"])
         assert "already running" in ok(cli(own_home, base, "up", "--only", "airflow-api"))
     finally:
         ok(cli(own_home, base, "down"))
-    assert not [pid for pid in pids.values() if alive(pid)]
+    assert not [pid for pid in pids.values() if is_alive(pid)]
     assert not processes_of(own_home)
     assert not list((own_home / "run").glob("*.pid"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseHook
+from airflow.sdk.exceptions import AirflowNotFoundException  # loaded with airflow.sdk already
 
 from highway.errors import ConfigError
 from highway.ops import connections as ids
@@ -35,16 +36,11 @@ def as_dict(conn: AirflowConnection) -> dict[str, Any]:
 
 
 def _lookup(conn_id: str) -> dict[str, Any] | None:
+    """The connection as a dict, or None when Airflow has no connection of that id."""
     try:
         return as_dict(BaseHook.get_connection(conn_id))
-    except Exception as exc:  # the Task SDK raises AirflowNotFoundException (not importable cheaply)
-        if (
-            "isn't defined" in str(exc)
-            or "not found" in str(exc).lower()
-            or type(exc).__name__.endswith("NotFoundException")
-        ):
-            return None
-        raise
+    except AirflowNotFoundException:
+        return None
 
 
 class HighwayHook(BaseHook):
@@ -54,9 +50,6 @@ class HighwayHook(BaseHook):
     default_conn_name = ids.S3
     conn_type = "generic"
     hook_name = "highway"
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
 
     def connection(self) -> Connection:
         found = {cid: c for cid in ids.CONNECTION_IDS if (c := _lookup(cid)) is not None}
@@ -123,9 +116,16 @@ class RuntimeHook(BaseHook):
     def __init__(self, kind: str | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.kind = kind or None
+        self._settings: dict[str, Any] | None = None
 
     def settings(self) -> dict[str, Any]:
-        """The runtime connection's extra for the asked kind; a missing one is named with what to add."""
+        """The runtime connection's extra for the asked kind (read once per hook); a missing one is named
+        with what to add."""
+        if self._settings is None:
+            self._settings = self._find()
+        return self._settings
+
+    def _find(self) -> dict[str, Any]:
         candidates = [f"{ids.RUNTIME}_{self.kind}", ids.RUNTIME] if self.kind else [ids.RUNTIME]
         for cid in candidates:
             found = _lookup(cid)

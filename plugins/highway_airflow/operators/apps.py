@@ -138,10 +138,9 @@ class RollbackOperator(_AppOperator):
     """Runs when the wait for progress failed: back to the last spec that made progress, then fail the run
     with the reason. Skips when nothing of this release was applied (validation failed first)."""
 
-    def __init__(self, *, validate_task_id: str, wait_task_id: str, **kwargs: Any) -> None:
+    def __init__(self, *, validate_task_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.validate_task_id = validate_task_id
-        self.wait_task_id = wait_task_id
 
     def run(self, context: Any, app: str) -> Any:
         from airflow.sdk.exceptions import AirflowSkipException

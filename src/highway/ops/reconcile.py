@@ -52,12 +52,12 @@ class Outcome:
         )
 
 
-def decide(view: AppView, records: Records, now: float) -> tuple[Decision, dict[str, Any]]:
-    """The decision for one observed app, and the health record it came from."""
+def decide(view: AppView, records: Records, now: float) -> Decision:
+    """The decision for one observed app, from the history in its health record."""
     doc = records.read(view.spec, HEALTH) or {}
     history = history_from_json(doc.get("history"))
     policy = policy_for(view.spec.trigger.interval_seconds, view.spec.health)
-    return evaluate(view.observation, history, policy, now), doc
+    return evaluate(view.observation, history, policy, now)
 
 
 def health_record(view: AppView, decision: Decision, acted: str, now: float) -> dict[str, Any]:
@@ -82,7 +82,7 @@ def reconcile_app(
     started = time.monotonic()
     view = observe(runtime, records, spec)
     now = clock()
-    decision, _ = decide(view, records, now)
+    decision = decide(view, records, now)
     acted = "none"
     if decision.action == "restart":
         if dry_run:

@@ -59,7 +59,7 @@ def status_rows(
         try:
             view = observe(runtime, records, spec)
             now = clock()
-            decision, doc = decide(view, records, now)
+            decision = decide(view, records, now)
         except HighwayError as exc:
             rows.append(
                 StatusRow(
@@ -97,7 +97,7 @@ def status_rows(
                 restarts=view.status.restarts,
                 decision=decision.action,
                 reason=reason,
-                failed=decision.history.failed or (doc.get("failed") if isinstance(doc, dict) else None),
+                failed=decision.history.failed,
             )
         )
     return rows

@@ -133,6 +133,14 @@ class AirflowClient:
         )
         return log_text(self.call("GET", path).get("content"))
 
+    def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
+        """What a task returned (its ``return_value`` XCom)."""
+        path = (
+            f"dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}/taskInstances/"
+            f"{quote(task_id, safe='')}/xcomEntries/return_value"
+        )
+        return self.call("GET", path)["value"]
+
     def run_state(self, dag_id: str, run_id: str) -> str:
         run = self.call("GET", f"dags/{quote(dag_id, safe='')}/dagRuns/{quote(run_id, safe='')}")
         return str(run["state"])
