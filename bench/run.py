@@ -77,6 +77,7 @@ def measure_throughput(spark: Any, conn: Any, name: str, events: int) -> list[Th
     """Three queries over one topic: noop (the ceiling), raw Delta append (the sink's own cost), bronze."""
     from highway import catalog
     from highway.spark.apps import kafka_stream, start_bronze, table_path
+    from highway.spark.lineage import Lineage
     from highway.spark.metrics import AppMetrics
     from highway.spark.sinks import SinkTally
 
@@ -105,15 +106,18 @@ def measure_throughput(spark: Any, conn: Any, name: str, events: int) -> list[Th
             .start(table_path(conn, f"{spec.sink.table}_raw"))
         )
 
+    def bronze() -> Any:
+        lineage = Lineage(conn, name, spec.checkpoint)
+        query = start_bronze(spark, spec, conn, SinkTally(AppMetrics(name)), lineage, available_now=True)
+        lineage.bind(query.id)
+        return query
+
     console.print("  warm-up: one unmeasured noop pass (JIT, class loading, connections)")
     _timed_query(lambda: noop("warmup"))
     queries = [
         ("Kafka -> noop (ceiling)", noop),
         ("Kafka -> raw Delta append (no parsing)", raw_delta),
-        (
-            "Kafka -> bronze (Delta + DLQ)",
-            lambda: start_bronze(spark, spec, conn, SinkTally(AppMetrics(name)), available_now=True),
-        ),
+        ("Kafka -> bronze (Delta + DLQ)", bronze),
     ]
     results = []
     for label, start in queries:

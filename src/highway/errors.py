@@ -50,3 +50,12 @@ class ParamError(TerminalError):
         self.value = value
         self.allowed = allowed
         super().__init__(f"parameter '{key}' has value {value!r}; allowed: {allowed}")
+
+
+class CheckpointRefused(TerminalError):
+    """An app will not start on its checkpoint: it disagrees with the sinks or is damaged. The message
+    is one line naming the problem (a stable code from ``highway.core.checkpoint``) and the fixing command."""
+
+
+class LeaseRefused(TerminalError):
+    """Another driver holds the checkpoint's lease (one driver per checkpoint); the message names it."""

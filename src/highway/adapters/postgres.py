@@ -166,14 +166,50 @@ def ensure_table_like(pgconn: PgConnection, table: str, template: str) -> None:
 # --- batch writes ----------------------------------------------------------------------------
 
 
-def _claim_batch(cur: psycopg.Cursor[Any], app: str, batch_id: int, table: str) -> bool:
+@dataclass(frozen=True)
+class LedgerKey:
+    """A batch in the ledger: the app, its checkpoint lineage (Spark's query id), the batch id, and the
+    batch's source end offsets (JSON, recorded so a checkpoint can be rebuilt from the warehouse)."""
+
+    app: str
+    batch_id: int
+    lineage: str = ""
+    sources: str | None = None
+
+
+def _claim_batch(cur: psycopg.Cursor[Any], key: LedgerKey, table: str) -> bool:
     """Insert the ledger row first: a concurrent writer of the same batch waits on it, then finds it."""
     cur.execute(
-        f"INSERT INTO {plan.quote_table(warehouse.LEDGER_TABLE)} (app, batch_id, table_name, rows) "
-        "VALUES (%s, %s, %s, 0) ON CONFLICT DO NOTHING",
-        [app, batch_id, table],
+        f"INSERT INTO {plan.quote_table(warehouse.LEDGER_TABLE)} "
+        "(app, lineage, batch_id, table_name, rows, sources) "
+        "VALUES (%s, %s, %s, %s, 0, %s) ON CONFLICT DO NOTHING",
+        [key.app, key.lineage, key.batch_id, table, key.sources],
     )
     return cur.rowcount == 1
+
+
+def _count_rows(cur: psycopg.Cursor[Any], key: LedgerKey, table: str, rows: int) -> None:
+    cur.execute(
+        f"UPDATE {plan.quote_table(warehouse.LEDGER_TABLE)} SET rows = %s "
+        "WHERE app = %s AND lineage = %s AND batch_id = %s AND table_name = %s",
+        [rows, key.app, key.lineage, key.batch_id, table],
+    )
+
+
+def newest_ledger_row(pgconn: PgConnection, app: str) -> tuple[str, int, str | None, float] | None:
+    """(lineage, batch id, sources JSON, commit time) of the app's newest ledger row, or None."""
+    try:
+        row = pgconn.execute(
+            f"SELECT lineage, batch_id, sources, extract(epoch FROM committed_at) "
+            f"FROM {plan.quote_table(warehouse.LEDGER_TABLE)} WHERE app = %s "
+            "ORDER BY committed_at DESC, batch_id DESC LIMIT 1",
+            [app],
+        ).fetchone()
+    except psycopg.Error as exc:
+        raise _wrap(exc, f"read the ledger of app {app!r}") from exc
+    if row is None:
+        return None
+    return str(row[0]), int(row[1]), row[2], float(row[3])
 
 
 def _copy_rows(cur: psycopg.Cursor[Any], columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
@@ -192,8 +228,10 @@ def write_batch(
     columns: Sequence[str],
     key_columns: Sequence[str],
     rows: Iterable[Sequence[Any]],
+    lineage: str = "",
+    sources: str | None = None,
 ) -> BatchOutcome:
-    """Upsert one micro-batch into ``table`` exactly once per ``(app, batch_id, table)``.
+    """Upsert one micro-batch into ``table`` exactly once per ``(app, lineage, batch_id, table)``.
 
     One transaction: claim the batch in the ledger (already there: nothing to do, ``replayed=True``),
     COPY the rows into a temporary staging table, upsert one row per key into ``table`` (within the
@@ -201,18 +239,15 @@ def write_batch(
     """
     upsert = plan.upsert_sql(table, columns, key_columns, STAGING_TABLE)
     _require_idle(pgconn)
-    ledger = plan.quote_table(warehouse.LEDGER_TABLE)
+    key = LedgerKey(app, batch_id, lineage, sources)
     try:
         with pgconn.transaction(), pgconn.cursor() as cur:
-            if not _claim_batch(cur, app, batch_id, table):
+            if not _claim_batch(cur, key, table):
                 return BatchOutcome(written=0, replayed=True)
             cur.execute(plan.staging_sql(table, columns, STAGING_TABLE))
             _copy_rows(cur, columns, rows)
             written = cur.execute(upsert).rowcount
-            cur.execute(
-                f"UPDATE {ledger} SET rows = %s WHERE app = %s AND batch_id = %s AND table_name = %s",
-                [written, app, batch_id, table],
-            )
+            _count_rows(cur, key, table, written)
     except psycopg.Error as exc:
         raise _wrap(exc, f"write batch {batch_id} of app {app!r} to {table}") from exc
     return BatchOutcome(written=written, replayed=False)
@@ -248,7 +283,14 @@ def read_watermark(pgconn: PgConnection, app: str) -> Any:
     return None if row is None else row[0]
 
 
-def write_window_batch(pgconn: PgConnection, app: str, batch_id: int, batch: WindowBatch) -> BatchOutcome:
+def write_window_batch(
+    pgconn: PgConnection,
+    app: str,
+    batch_id: int,
+    batch: WindowBatch,
+    lineage: str = "",
+    sources: str | None = None,
+) -> BatchOutcome:
     """Add one batch's window increments, record its late events and advance the watermark, once.
 
     One transaction with the ledger row: a replayed batch finds the ledger row and does nothing. The
@@ -257,12 +299,12 @@ def write_window_batch(pgconn: PgConnection, app: str, batch_id: int, batch: Win
     """
     _require_idle(pgconn)
     marks = plan.quote_table(warehouse.WATERMARKS_TABLE)
-    ledger = plan.quote_table(warehouse.LEDGER_TABLE)
+    key = LedgerKey(app, batch_id, lineage, sources)
     upsert = plan.additive_upsert_sql(batch.table, batch.columns, batch.key_columns, batch.sum_columns)
     late = plan.insert_ignore_sql(batch.late_table, batch.late_columns)
     try:
         with pgconn.transaction(), pgconn.cursor() as cur:
-            if not _claim_batch(cur, app, batch_id, batch.table):
+            if not _claim_batch(cur, key, batch.table):
                 return BatchOutcome(written=0, replayed=True)
             row = cur.execute(f"SELECT watermark FROM {marks} WHERE app = %s FOR UPDATE", [app]).fetchone()
             stored = None if row is None else row[0]
@@ -283,10 +325,7 @@ def write_window_batch(pgconn: PgConnection, app: str, batch_id: int, batch: Win
                     [app, batch.watermark_after, batch_id],
                 )
             written = len(batch.rows) + len(batch.late_rows)
-            cur.execute(
-                f"UPDATE {ledger} SET rows = %s WHERE app = %s AND batch_id = %s AND table_name = %s",
-                [written, app, batch_id, batch.table],
-            )
+            _count_rows(cur, key, batch.table, written)
     except psycopg.Error as exc:
         raise _wrap(exc, f"write window batch {batch_id} of app {app!r} to {batch.table}") from exc
     return BatchOutcome(written=written, replayed=False)

@@ -74,3 +74,69 @@ def get_json_or_none(s3: S3Client, bucket: str, key: str) -> Any:
     except Exception as exc:
         raise _wrap(exc, f"get s3://{bucket}/{key}") from exc
     return json.loads(body)
+
+
+def list_sizes(s3: S3Client, bucket: str, prefix: str, start_after: str = "") -> dict[str, int]:
+    """Every object under ``prefix`` (key -> size), all pages; ``start_after`` skips keys sorted before it."""
+    found: dict[str, int] = {}
+    token: str | None = None
+    try:
+        while True:
+            kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+            if token:
+                kwargs["ContinuationToken"] = token
+            elif start_after:
+                kwargs["StartAfter"] = start_after
+            page = s3.list_objects_v2(**kwargs)
+            found.update({item["Key"]: int(item["Size"]) for item in page.get("Contents", [])})
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return found
+    except Exception as exc:
+        raise _wrap(exc, f"list s3://{bucket}/{prefix}") from exc
+
+
+def get_text(s3: S3Client, bucket: str, key: str) -> str | None:
+    """An object's text (undecodable bytes replaced), or None when it does not exist."""
+    from botocore.exceptions import ClientError
+
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code", "") in {"NoSuchKey", "404"}:
+            return None
+        raise _wrap(exc, f"get s3://{bucket}/{key}") from exc
+    except Exception as exc:
+        raise _wrap(exc, f"get s3://{bucket}/{key}") from exc
+    return bytes(body).decode("utf-8", errors="replace")
+
+
+def put_text(s3: S3Client, bucket: str, key: str, text: str) -> None:
+    try:
+        s3.put_object(Bucket=bucket, Key=key, Body=text.encode())
+    except Exception as exc:
+        raise _wrap(exc, f"put s3://{bucket}/{key}") from exc
+
+
+def delete_keys(s3: S3Client, bucket: str, keys: list[str]) -> None:
+    """Delete ``keys`` (up to 1,000 per request); a missing key is not an error."""
+    try:
+        for i in range(0, len(keys), 1000):
+            chunk = [{"Key": k} for k in keys[i : i + 1000]]
+            if chunk:
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": chunk, "Quiet": True})
+    except Exception as exc:
+        raise _wrap(exc, f"delete {len(keys)} objects in s3://{bucket}") from exc
+
+
+def copy_keys(s3: S3Client, bucket: str, keys: list[str], source_prefix: str, target_prefix: str) -> int:
+    """Copy each key under ``source_prefix`` to the same relative key under ``target_prefix``."""
+    try:
+        for key in keys:
+            relative = key[len(source_prefix) :]
+            s3.copy_object(
+                Bucket=bucket, Key=target_prefix + relative, CopySource={"Bucket": bucket, "Key": key}
+            )
+    except Exception as exc:
+        raise _wrap(exc, f"copy s3://{bucket}/{source_prefix} to {target_prefix}") from exc
+    return len(keys)

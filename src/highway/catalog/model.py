@@ -122,6 +122,23 @@ class Health:
     crash_restarts: int = 5
 
 
+RECOVERY_POLICIES = ("manual", "repair", "rebuild-from-sink")
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What the app may do by itself when its checkpoint disagrees with its sinks (``highway.core.recovery``).
+
+    ``manual`` (default): refuse to start, naming the problem and the command that fixes it. ``repair``:
+    mend files (orphan temp files, a damaged trailing file, lost metadata) and start. ``rebuild-from-sink``:
+    repair, or else a new checkpoint that starts where the sinks stopped. Each backs the checkpoint up
+    first and keeps the newest ``keep_backups`` backups.
+    """
+
+    policy: str = "manual"
+    keep_backups: int = 5
+
+
 @dataclass(frozen=True)
 class _Common:
     name: str
@@ -133,6 +150,7 @@ class _Common:
     resources: Resources
     image: str  # the Spark apps image the driver and executors run on Kubernetes
     health: Health
+    recovery: Recovery
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from highway.catalog.model import (
     APP_KINDS,
     FIELD_TYPES,
     PARTITION_COLUMNS,
+    RECOVERY_POLICIES,
     STARTING_OFFSETS,
     Aggregation,
     AppSpec,
@@ -24,6 +25,7 @@ from highway.catalog.model import (
     GoldSpec,
     Health,
     KafkaSource,
+    Recovery,
     Resources,
     SearchSink,
     SilverSpec,
@@ -198,6 +200,17 @@ def _health(root: _Section) -> Health:
     )
 
 
+def _recovery(root: _Section) -> Recovery:
+    default = Recovery()
+    if "recovery" not in root.data:
+        return default
+    r = root.section("recovery", set(), {"policy", "keep_backups"})
+    return Recovery(
+        policy=r.choice("policy", RECOVERY_POLICIES, default.policy),
+        keep_backups=r.positive("keep_backups", int, default.keep_backups),
+    )
+
+
 def _image(root: _Section) -> str:
     image = root.typed("image", str, k8s.SPARK_IMAGE)
     if not k8s.is_image(image):
@@ -250,7 +263,7 @@ def _aggregation(root: _Section) -> Aggregation:
 
 
 COMMON_REQUIRED = {"name", "kind", "source", "checkpoint", "status_prefix"}
-COMMON_OPTIONAL = {"description", "trigger", "resources", "image", "health"}
+COMMON_OPTIONAL = {"description", "trigger", "resources", "image", "health", "recovery"}
 KIND_KEYS: dict[str, set[str]] = {
     "bronze": {"schema", "sink", "dlq"},
     "silver": {"schema", "sink", "dlq", "search", "warehouse"},
@@ -277,6 +290,7 @@ def parse(data: object, source: str = "<catalog>") -> AppSpec:
         "resources": _resources(root),
         "image": _image(root),
         "health": _health(root),
+        "recovery": _recovery(root),
     }
     if kind == "bronze":
         return BronzeSpec(

@@ -25,11 +25,14 @@ class PartitionRange:
     rows: int
 
 
-def batch_metadata(app: str, batch_id: int, table: str, ranges: Iterable[PartitionRange]) -> str:
+def batch_metadata(
+    app: str, batch_id: int, table: str, ranges: Iterable[PartitionRange], **lineage: Any
+) -> str:
     """The commit's ``userMetadata``: which Kafka offsets this batch carried, per partition.
 
     ``end`` is exclusive (the next offset to read), as Kafka and Spark's checkpoint count it, so the
-    offsets to resume from can be rebuilt from the table's history alone.
+    offsets to resume from can be rebuilt from the table's history alone. ``lineage`` adds the
+    checkpoint's ``lineage`` and the batch's ``sources`` (Spark's end offsets, every partition).
     """
     sources: dict[str, dict[str, dict[str, int]]] = {}
     for r in sorted(ranges, key=lambda r: (r.topic, r.partition)):
@@ -38,7 +41,7 @@ def batch_metadata(app: str, batch_id: int, table: str, ranges: Iterable[Partiti
             "end": r.last + 1,
             "rows": r.rows,
         }
-    doc = {"highway": 1, "app": app, "table": table, "batch_id": batch_id, "kafka": sources}
+    doc = {"highway": 1, "app": app, "table": table, "batch_id": batch_id, "kafka": sources, **lineage}
     return json.dumps(doc, sort_keys=True, separators=(",", ":"))
 
 

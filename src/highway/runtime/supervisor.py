@@ -76,6 +76,8 @@ def lease_holder(lock: Path) -> str:
     if isinstance(supervisor, int) and is_alive(supervisor):
         return f"pid {supervisor} (the supervisor of app {app})"
     if isinstance(driver, int) and is_alive(driver):
+        if supervisor is None:
+            return f"pid {driver} (`highway run {app}`)"
         return f"pid {driver} (a driver of app {app} whose supervisor is gone)"
     return f"pid {supervisor} (app {app})"
 
@@ -95,7 +97,7 @@ def take_lease(lock: Path, app: str, checkpoint: str) -> int:
     return fd
 
 
-def note_holder(fd: int, app: str, supervisor: int, driver: int | None) -> None:
+def note_holder(fd: int, app: str, supervisor: int | None, driver: int | None) -> None:
     text = json.dumps({"app": app, "supervisor": supervisor, "driver": driver}).encode()
     os.ftruncate(fd, 0)
     os.pwrite(fd, text, 0)
@@ -170,7 +172,8 @@ class Supervisor:
         with log_file.open("a") as out:
             restarts = self.state.restarts
             out.write(f"==== {stamp()} highway supervisor: driver start {attempt} ({restarts} restarts)\n")
-        env = {**os.environ, "HIGHWAY_CATALOG": str(self.app_dir / "catalog")}
+        # the driver holds the lease through this descriptor (highway.spark.guard does not take it again)
+        env = {**os.environ, "HIGHWAY_CATALOG": str(self.app_dir / "catalog"), "HIGHWAY_LEASE_FD": str(fd)}
         try:
             proc = spawn(self.command, log_file, env=env, pass_fds=(fd,))
         except OSError as error:

@@ -15,6 +15,7 @@ from highway.core.k8s.common import DRIVER_STOP_WAIT_SECONDS
 from highway.core.progress import failure_summary
 from highway.errors import TerminalError, TransientError
 from highway.spark.bronze import BronzeBatch
+from highway.spark.lineage import Lineage
 from highway.spark.metrics import AppMetrics
 from highway.spark.sinks import SinkTally
 
@@ -30,12 +31,15 @@ def table_path(conn: Connection, relative: str) -> str:
     return conn.lake_path(relative)
 
 
-def kafka_stream(spark: SparkSession, spec: BronzeSpec, conn: Connection) -> DataFrame:
+def kafka_stream(
+    spark: SparkSession, spec: BronzeSpec, conn: Connection, start: dict[str, str] | None = None
+) -> DataFrame:
+    options = {"startingOffsets": spec.source.starting_offsets, **(start or {})}
     return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", conn.kafka_bootstrap)
         .option("subscribe", spec.source.topic)
-        .option("startingOffsets", spec.source.starting_offsets)
+        .options(**options)
         .option("maxOffsetsPerTrigger", spec.source.max_offsets_per_trigger)
         .option("failOnDataLoss", "true")
         .load()
@@ -43,13 +47,19 @@ def kafka_stream(spark: SparkSession, spec: BronzeSpec, conn: Connection) -> Dat
 
 
 def start_bronze(
-    spark: SparkSession, spec: BronzeSpec, conn: Connection, tally: SinkTally, available_now: bool = False
+    spark: SparkSession,
+    spec: BronzeSpec,
+    conn: Connection,
+    tally: SinkTally,
+    lineage: Lineage,
+    available_now: bool = False,
+    start: dict[str, str] | None = None,
 ) -> StreamingQuery:
     """Start the bronze query; ``available_now`` drains what the topic holds, then stops (bench, backfill)."""
     writer = (
-        kafka_stream(spark, spec, conn)
+        kafka_stream(spark, spec, conn, start)
         .writeStream.queryName(spec.name)
-        .foreachBatch(BronzeBatch(spec, conn, tally))
+        .foreachBatch(BronzeBatch(spec, conn, tally, lineage))
         .option("checkpointLocation", table_path(conn, spec.checkpoint))
     )
     if available_now:
@@ -70,20 +80,32 @@ def _delta_source_path(spark: SparkSession, spec: SilverSpec | GoldSpec, conn: C
     return path
 
 
-def start_streaming(spark: SparkSession, spec: AppSpec, conn: Connection, tally: SinkTally) -> StreamingQuery:
-    """Start the app's query by kind: bronze reads Kafka, silver and gold read a Delta table."""
+def start_streaming(
+    spark: SparkSession,
+    spec: AppSpec,
+    conn: Connection,
+    tally: SinkTally,
+    lineage: Lineage,
+    start: dict[str, str] | None = None,
+) -> StreamingQuery:
+    """Start the app's query by kind: bronze reads Kafka, silver and gold read a Delta table.
+
+    ``start``: reader options of a checkpoint a recovery rebuilt (where the sinks stopped)."""
     if isinstance(spec, BronzeSpec):
-        return start_bronze(spark, spec, conn, tally)
+        return start_bronze(spark, spec, conn, tally, lineage, start=start)
     from highway.spark.gold import GoldBatch
     from highway.spark.silver import SilverBatch
 
     path = _delta_source_path(spark, spec, conn)
     batch_fn = (
-        SilverBatch(spec, conn, tally) if isinstance(spec, SilverSpec) else GoldBatch(spec, conn, tally)
+        SilverBatch(spec, conn, tally, lineage)
+        if isinstance(spec, SilverSpec)
+        else GoldBatch(spec, conn, tally, lineage)
     )
     source = (
         spark.readStream.format("delta")
         .option("maxFilesPerTrigger", spec.source.max_files_per_trigger)
+        .options(**(start or {}))
         .load(path)
     )
     return (
@@ -160,21 +182,27 @@ def _wait(query: StreamingQuery, reporter: Any, stop: StopRequest, until_idle: f
 
 
 def run_app(name: str, until_idle: float | None = None, metrics_port: int | None = None) -> None:
+    from highway.spark.guard import checked_start, hold_lease
     from highway.spark.progress import ProgressReporter
     from highway.spark.session import build_session
 
     spec = catalog.get(name)
     conn = connection.load()
+    hold_lease(spec)  # one driver per checkpoint: refused here, naming the holder
     stop = StopRequest()
     stop.install()
-    spark = build_session(conn, spec.name, spec.resources.shuffle_partitions, spec.resources.driver_memory)
     metrics = AppMetrics(spec.name)
-    tally = SinkTally(metrics)
-    port = metrics.serve(metrics_port)
-    reporter = ProgressReporter(spec.name, heartbeat_writer(spec, conn), metrics, sinks=tally.snapshot)
+    reporter = ProgressReporter(spec.name, heartbeat_writer(spec, conn), metrics)
     reporter.resume(previous_heartbeat(spec, conn))
+    start = checked_start(spec, conn, reporter)  # before Spark: a refused checkpoint costs no JVM
+    spark = build_session(conn, spec.name, spec.resources.shuffle_partitions, spec.resources.driver_memory)
+    tally = SinkTally(metrics)
+    reporter.sinks = tally.snapshot
+    port = metrics.serve(metrics_port)
     spark.streams.addListener(reporter)
-    query = start_streaming(spark, spec, conn, tally)
+    lineage = Lineage(conn, spec.name, spec.checkpoint)
+    query = start_streaming(spark, spec, conn, tally, lineage, start)
+    lineage.bind(query.id)
     print(f"{spec.name}: running (query {query.id}); metrics on http://127.0.0.1:{port}/metrics", flush=True)
     try:
         outcome = _wait(query, reporter, stop, until_idle)

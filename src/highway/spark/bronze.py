@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from highway.catalog import BronzeSpec
 from highway.connection import Connection
 from highway.core.progress import PartitionRange, batch_metadata
+from highway.spark.lineage import Lineage
 from highway.spark.sinks import SinkResult, SinkTally
 
 if TYPE_CHECKING:
@@ -124,8 +125,9 @@ def dead_letters(classified: DataFrame) -> DataFrame:
 class BronzeBatch:
     """The ``foreachBatch`` function of a bronze app: classify, then commit both tables exactly once."""
 
-    def __init__(self, spec: BronzeSpec, conn: Connection, tally: SinkTally) -> None:
+    def __init__(self, spec: BronzeSpec, conn: Connection, tally: SinkTally, lineage: Lineage) -> None:
         self.spec = spec
+        self.lineage = lineage
         self.bronze_path = conn.lake_path(spec.sink.table)
         self.dlq_path = conn.lake_path(spec.dlq.table)
         self.tally = tally  # rows per table to the heartbeat and /metrics, like every app's sinks
@@ -152,24 +154,25 @@ class BronzeBatch:
             ]
             n_valid = sum(r["valid"] for r in stats)
             n_invalid = sum(r["rows"] for r in stats) - n_valid
-            app = self.spec.name
-            spark = batch.sparkSession
+            app, spark = self.spec.name, batch.sparkSession
+            txn = self.lineage.txn_app_id()  # (app, lineage): a new checkpoint's batch 0 is not a replay
+            lineage = {"lineage": self.lineage.id, "sources": self.lineage.sources(batch_id)}
             # a replay of a committed batch: Delta would skip it; report it as replayed, not written again
-            if n_valid and already_committed(spark, self.bronze_path, app, batch_id):
+            if n_valid and already_committed(spark, self.bronze_path, txn, batch_id):
                 self.tally.add(SinkResult("bronze", 0, replayed=True))
                 n_valid = 0
-            if n_invalid and already_committed(spark, self.dlq_path, app, batch_id):
+            if n_invalid and already_committed(spark, self.dlq_path, txn, batch_id):
                 self.tally.add(SinkResult("dlq", 0, replayed=True))
                 n_invalid = 0
             if n_valid:
-                meta = batch_metadata(app, batch_id, "bronze", ranges)
-                write_batch(valid_rows(classified, self.spec), self.bronze_path, app, batch_id, meta,
+                meta = batch_metadata(app, batch_id, "bronze", ranges, **lineage)
+                write_batch(valid_rows(classified, self.spec), self.bronze_path, txn, batch_id, meta,
                             self.spec.sink.partition_by)  # fmt: skip
                 self.tally.add(SinkResult("bronze", n_valid))
             if n_invalid:
-                meta = batch_metadata(app, batch_id, "dlq", ranges)
+                meta = batch_metadata(app, batch_id, "dlq", ranges, **lineage)
                 write_batch(
-                    dead_letters(classified), self.dlq_path, app, batch_id, meta, self.spec.dlq.partition_by
+                    dead_letters(classified), self.dlq_path, txn, batch_id, meta, self.spec.dlq.partition_by
                 )
                 self.tally.add(SinkResult("dlq", n_invalid))
         finally:

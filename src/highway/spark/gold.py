@@ -23,6 +23,7 @@ from highway import warehouse
 from highway.catalog import GoldSpec
 from highway.connection import Connection
 from highway.core.windows import next_watermark
+from highway.spark.lineage import Lineage
 from highway.spark.sinks import SinkResult, SinkTally, WarehouseSink, collect_rows
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ def _micros(moment: datetime) -> int:
 class GoldBatch:
     """The ``foreachBatch`` function of a gold app."""
 
-    def __init__(self, spec: GoldSpec, conn: Connection, tally: SinkTally) -> None:
+    def __init__(self, spec: GoldSpec, conn: Connection, tally: SinkTally, lineage: Lineage) -> None:
         self.spec = spec
+        self.lineage = lineage
         self.tally = tally
         self.group = spec.aggregation.group_by
         self.columns = ("window_start", "window_end", self.group, *warehouse.WINDOW_MEASURES)
@@ -131,7 +133,9 @@ class GoldBatch:
             watermark_after=after,
         )
         outcome, retries = self.sink.retrying(
-            lambda pg: postgres.write_window_batch(pg, app, batch_id, work),
+            lambda pg: postgres.write_window_batch(
+                pg, app, batch_id, work, self.lineage.id, self.lineage.sources_json(batch_id)
+            ),
             f"batch {batch_id} -> PostgreSQL {self.spec.warehouse.table}",
         )
         self.tally.add(SinkResult("warehouse", len(work.rows), (), outcome.replayed, retries))

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from highway.catalog import SilverSpec
 from highway.connection import Connection
+from highway.core.checkpoint import commit_metadata
 from highway.core.search import index_template
+from highway.spark.lineage import Lineage
 from highway.spark.sinks import (
     ElasticsearchSink,
     MicroBatch,
@@ -38,6 +40,7 @@ KEY = "event_id"
 LOWER = ("event_type",)
 UPPER = ("currency",)
 MONEY = ("price", "amount")
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 DLQ_COLUMNS = "event_id STRING, sink STRING, reason STRING, status INT, document STRING, batch_id BIGINT"
 
 
@@ -78,7 +81,8 @@ class DeltaMergeSink:
 
     name = "silver"
 
-    def __init__(self, path: str, partition_by: Sequence[str]) -> None:
+    def __init__(self, app: str, path: str, partition_by: Sequence[str]) -> None:
+        self.app = app
         self.path = path
         self.partition_by = tuple(partition_by)
         self.created = False  # the table exists (checked once per run: it costs a Delta log read)
@@ -99,7 +103,13 @@ class DeltaMergeSink:
                 listed = ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
                 condition = f"t.event_date IN ({listed}) AND t.event_date = s.event_date AND {condition}"
         merge = DeltaTable.forPath(spark, self.path).alias("t").merge(rows.alias("s"), condition)
-        metrics = merge.whenNotMatchedInsertAll().execute()
+        sources = json.loads(batch.sources) if batch.sources else []
+        meta = commit_metadata(self.app, batch.lineage, batch.batch_id, "silver", sources)
+        spark.conf.set(USER_METADATA, json.dumps(meta, sort_keys=True))  # MERGE takes no writer option
+        try:
+            metrics = merge.whenNotMatchedInsertAll().execute()
+        finally:
+            spark.conf.unset(USER_METADATA)
         first = metrics.first() if metrics is not None else None
         inserted = int(first["num_inserted_rows"]) if first is not None else 0
         return SinkResult(self.name, inserted)
@@ -129,10 +139,11 @@ def refused_rows(refusals: Sequence[Refusal], sink: str, batch_id: int) -> list[
 class SilverBatch:
     """The ``foreachBatch`` function of a silver app."""
 
-    def __init__(self, spec: SilverSpec, conn: Connection, tally: SinkTally) -> None:
+    def __init__(self, spec: SilverSpec, conn: Connection, tally: SinkTally, lineage: Lineage) -> None:
         from highway import warehouse
 
         self.spec = spec
+        self.lineage = lineage
         self.tally = tally
         self.path = conn.lake_path(spec.sink.table)
         self.dlq_path = conn.lake_path(spec.dlq.table)
@@ -148,11 +159,16 @@ class SilverBatch:
             templates=[(spec.warehouse.table, warehouse.SHOP_EVENTS_TABLE)],
         )
         # in this order: the silver table first (gold reads it), then search, then the warehouse
-        self.sinks: tuple[Sink, ...] = (DeltaMergeSink(self.path, spec.sink.partition_by), search, stored)
+        self.sinks: tuple[Sink, ...] = (
+            DeltaMergeSink(spec.name, self.path, spec.sink.partition_by),
+            search,
+            stored,
+        )
 
     def __call__(self, df: DataFrame, batch_id: int) -> None:
         timer = StepTimer(f"{self.spec.name} batch {batch_id}")
-        batch = MicroBatch(first_per_key(clean(df, self.spec)).persist(), batch_id)
+        lineage, sources = self.lineage.id, self.lineage.sources_json(batch_id)
+        batch = MicroBatch(first_per_key(clean(df, self.spec)).persist(), batch_id, lineage, sources)
         try:
             timer.lap(f"read {len(batch.rows):,} distinct events")
             if not batch.rows:
@@ -174,7 +190,9 @@ class SilverBatch:
         from highway.spark.delta_sink import write_batch
 
         spark = batch.df.sparkSession
-        meta = json.dumps({"highway": 1, "app": self.spec.name, "table": "dlq", "batch_id": batch.batch_id})
+        sources = json.loads(batch.sources) if batch.sources else []
+        meta = json.dumps(commit_metadata(self.spec.name, batch.lineage, batch.batch_id, "dlq", sources))
         df = spark.createDataFrame(rows, DLQ_COLUMNS).withColumn("failed_at", F.current_timestamp())
-        write_batch(df, self.dlq_path, self.spec.name, batch.batch_id, meta, self.spec.dlq.partition_by)
+        txn = self.lineage.txn_app_id()
+        write_batch(df, self.dlq_path, txn, batch.batch_id, meta, self.spec.dlq.partition_by)
         self.tally.add(SinkResult("dlq", len(rows)))

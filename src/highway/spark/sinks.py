@@ -74,9 +74,11 @@ class MicroBatch:
     The Elasticsearch and warehouse clients write from the driver; collecting once serves both.
     """
 
-    def __init__(self, df: DataFrame, batch_id: int) -> None:
+    def __init__(self, df: DataFrame, batch_id: int, lineage: str = "", sources: str | None = None) -> None:
         self.df = df
         self.batch_id = batch_id
+        self.lineage = lineage  # the checkpoint's query id: sinks key idempotence on (app, lineage, batch)
+        self.sources = sources  # Spark's end offsets of the batch (JSON), recorded with each commit
         self._rows: list[Row] | None = None
 
     @property
@@ -256,7 +258,15 @@ class WarehouseSink:
         tuples = [tuple(row.get(c) for c in self.columns) for row in batch.rows]
         outcome, retries = self.retrying(
             lambda pg: postgres.write_batch(
-                pg, self.app, batch.batch_id, self.table, self.columns, self.key, tuples
+                pg,
+                self.app,
+                batch.batch_id,
+                self.table,
+                self.columns,
+                self.key,
+                tuples,
+                lineage=batch.lineage,
+                sources=batch.sources,
             ),
             f"batch {batch.batch_id} -> PostgreSQL {self.table}",
         )

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from highway.cli.checkpoint import checkpoint_app
 from highway.errors import HighwayError
 from highway.k8s_cli import k8s_app
 from highway.stack.commands import stack_app
@@ -27,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(stack_app, name="stack")
 app.add_typer(k8s_app, name="k8s")
+app.add_typer(checkpoint_app, name="checkpoint")
 manifests_app = typer.Typer(
     help="Kubernetes manifests rendered from the catalog (k8s/).", no_args_is_help=True
 )

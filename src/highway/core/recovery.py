@@ -1,0 +1,358 @@
+"""The checkpoint doctor (pure): findings about a checkpoint, whether an app may start on it, and recovery
+plans. Inputs are plain values (``highway.core.checkpoint``); the adapters read them and act on the plan.
+
+A sink commit records the checkpoint lineage (Spark's query id) and the batch id, so a checkpoint that
+was lost, replaced or moved shows as a lineage or batch disagreement here, before anything is written:
+never as batches a sink skips as "replays".
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from highway.core import checkpoint as cp
+from highway.core.checkpoint import CheckpointView, Finding, SinkCommit
+
+MODES = ("repair", "rebuild-from-sink")
+Mode = Literal["repair", "rebuild-from-sink"]
+
+
+def _f(code: str, severity: cp.Severity, message: str, path: str | None = None) -> Finding:
+    return Finding(code, severity, message, path)
+
+
+def _file_findings(view: CheckpointView) -> list[Finding]:
+    found = [
+        _f(cp.ORPHAN_TEMP_FILE, "repairable", f"{key}: a write that never finished its rename", key)
+        for key in view.temp_files
+    ]
+    for bad in view.bad_files:
+        found.append(_f(bad.code, "repairable", f"{bad.path}: {bad.detail}", bad.path))
+    if view.exists and not view.has_metadata and (view.offset_ids or view.commit_ids):
+        found.append(
+            _f(
+                cp.MISSING_METADATA,
+                "repairable",
+                "metadata is missing: Spark would start a new query id (a new lineage) on old offsets",
+                "metadata",
+            )
+        )
+    return found
+
+
+def _gaps(ids: Sequence[int]) -> list[int]:
+    return [b for a, b in itertools.pairwise(ids) if b != a + 1]
+
+
+def _batch_findings(view: CheckpointView) -> list[Finding]:
+    found = []
+    for kind, ids in (("offsets", view.offset_ids), ("commits", view.commit_ids)):
+        for batch in _gaps(ids):
+            found.append(
+                _f(cp.BATCH_GAP, "blocking", f"{kind}/: batch ids jump to {batch}", f"{kind}/{batch}")
+            )
+    orphans = sorted(set(view.commit_ids) - set(view.offset_ids))
+    if orphans and view.offset_ids and orphans[-1] > view.offset_ids[0]:
+        found.append(_f(cp.BATCH_GAP, "blocking", f"commits/{orphans[-1]} has no offsets file",
+                        f"commits/{orphans[-1]}"))  # fmt: skip
+    if view.in_flight is not None:
+        found.append(
+            _f(
+                cp.BATCH_IN_FLIGHT,
+                "info",
+                f"batch {view.in_flight} has offsets but no commit: it is replayed on start (normal)",
+                f"offsets/{view.in_flight}",
+            )
+        )
+    done = view.last_commit
+    for (op, part), version in sorted(view.state_versions.items()):
+        if done is not None and version < done + 1:
+            found.append(
+                _f(
+                    cp.STATE_MISMATCH,
+                    "blocking",
+                    f"state/{op}/{part} has version {version}, the commits need {done + 1}",
+                    f"state/{op}/{part}",
+                )
+            )
+    return found
+
+
+def _rebuilt_for(view: CheckpointView, sink: SinkCommit) -> bool:
+    """The checkpoint was rebuilt from exactly these sink commits (and the new lineage has not written)."""
+    parent = (view.marker or {}).get("rebuilt_from") or {}
+    return parent.get("lineage") == sink.lineage and parent.get("batch_id") == sink.batch_id
+
+
+FIX = "highway checkpoint recover {app} --mode rebuild-from-sink --reason '...'"
+
+
+def _sink_findings(app: str, view: CheckpointView, sink: SinkCommit | None) -> list[Finding]:
+    started = bool(view.offset_ids or view.commit_ids)
+    if sink is None:
+        if view.commit_ids:
+            return [
+                _f(
+                    cp.AHEAD_OF_SINKS,
+                    "blocking",
+                    f"the checkpoint committed batches up to {view.last_commit} but no sink holds any batch "
+                    "(a sink table deleted or restored?)",
+                )
+            ]
+        return []
+    if not started:
+        if _rebuilt_for(view, sink):
+            return []
+        return [
+            _f(
+                cp.CHECKPOINT_MISSING,
+                "blocking",
+                f"the checkpoint is {'empty' if view.exists else 'absent'} but the sinks hold batches up to "
+                f"{sink.batch_id} (lineage {sink.lineage}): starting afresh would skip or re-read data; "
+                f"fix: {FIX.format(app=app)}",
+            )
+        ]
+    if sink.lineage is None:
+        return []  # commits from before lineage was recorded: nothing to compare
+    lineage = view.query_id
+    if lineage is not None and lineage != sink.lineage and not _rebuilt_for(view, sink):
+        return [
+            _f(cp.LINEAGE_MISMATCH, "blocking",
+               f"the checkpoint is lineage {lineage}, the sinks' newest batch ({sink.batch_id}) is lineage "
+               f"{sink.lineage}: this checkpoint is not the one the sinks continue; "
+               f"fix: {FIX.format(app=app)}")
+        ]  # fmt: skip
+    if lineage is not None and lineage != sink.lineage:
+        return []  # rebuilt, and the new lineage has not committed yet
+    done = view.last_commit if view.last_commit is not None else -1
+    reach = max(done, view.in_flight if view.in_flight is not None else done)
+    if sink.batch_id > reach:
+        return [
+            _f(cp.BEHIND_SINKS, "blocking",
+               f"the sinks committed batch {sink.batch_id} but the checkpoint only reaches batch {reach}: "
+               "an older checkpoint would re-plan batches the sinks already hold; "
+               f"fix: {FIX.format(app=app)}")
+        ]  # fmt: skip
+    if sink.batch_id < done:
+        return [
+            _f(
+                cp.AHEAD_OF_SINKS,
+                "blocking",
+                f"the checkpoint committed batch {done} but the sinks' newest is batch {sink.batch_id} "
+                "(a sink table restored to an older version?)",
+            )
+        ]
+    return []
+
+
+def kafka_start(view: CheckpointView, sink: SinkCommit | None) -> dict[str, dict[str, int]] | None:
+    """Where a Kafka source resumes: the newest offsets file, else the rebuilt marker's start."""
+    resume = view.resumes_at
+    if resume is not None and resume.sources and isinstance(resume.sources[0], dict):
+        return resume.sources[0]
+    start = (view.marker or {}).get("start")
+    if isinstance(start, list) and start and isinstance(start[0], dict):
+        return start[0]
+    return None
+
+
+def _expired(
+    view: CheckpointView, sink: SinkCommit | None, earliest: Mapping[str, Mapping[int, int]]
+) -> list[Finding]:
+    start = kafka_start(view, sink) or {}
+    found = []
+    for topic, parts in start.items():
+        if not isinstance(parts, dict):
+            continue
+        for part, offset in parts.items():
+            first = earliest.get(topic, {}).get(int(part))
+            if first is not None and int(offset) < first:
+                found.append(
+                    _f(
+                        cp.DATA_EXPIRED,
+                        "blocking",
+                        f"{topic}[{part}]: the app resumes at offset {offset}, Kafka's earliest is {first}: "
+                        f"{first - int(offset):,} records expired unread; fix: highway checkpoint recover "
+                        "--mode reset (the skipped range is audited)",
+                    )
+                )
+    return found
+
+
+def inspect(
+    app: str,
+    view: CheckpointView,
+    sink: SinkCommit | None,
+    kafka_earliest: Mapping[str, Mapping[int, int]] | None = None,
+) -> list[Finding]:
+    """Every problem with the checkpoint, under stable codes (``highway.core.checkpoint.CODES``)."""
+    found = _file_findings(view) + _batch_findings(view) + _sink_findings(app, view, sink)
+    if kafka_earliest:
+        found += _expired(view, sink, kafka_earliest)
+    return found
+
+
+def blocking(findings: Sequence[Finding]) -> list[Finding]:
+    """What stops an app from starting: everything but the informational findings."""
+    return [f for f in findings if f.severity != "info"]
+
+
+def refusal_line(app: str, findings: Sequence[Finding]) -> str | None:
+    """The one line an app prints when it refuses its checkpoint (None: it may start)."""
+    bad = blocking(findings)
+    if not bad:
+        return None
+    first = bad[0]
+    fix = (
+        ""
+        if "fix:" in first.message
+        else f"; fix: highway checkpoint recover {app} --mode repair --reason '...'"
+    )
+    more = f" (+{len(bad) - 1} more: highway checkpoint inspect {app})" if len(bad) > 1 else ""
+    return f"app {app}: checkpoint refused: {first.code}: {first.message}{fix}{more}"
+
+
+# ---- recovery plans --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: Literal["delete", "write", "clear"]
+    path: str  # relative to the checkpoint ("" for the whole checkpoint)
+    why: str
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class RecoveryPlan:
+    app: str
+    mode: str
+    actions: tuple[Action, ...] = ()
+    refused: str | None = None
+    marker: Mapping[str, Any] | None = field(default=None)
+
+    def lines(self) -> list[str]:
+        if self.refused:
+            return [f"{self.app}: {self.mode} refused: {self.refused}"]
+        if not self.actions:
+            return [f"{self.app}: {self.mode}: nothing to do"]
+        return [f"{self.app}: {self.mode}:"] + [
+            f"  {a.kind} {a.path or '(checkpoint)'}: {a.why}" for a in self.actions
+        ]
+
+
+def _repair(
+    app: str, view: CheckpointView, sink: SinkCommit | None, findings: Sequence[Finding], new_id: str
+) -> RecoveryPlan:
+    actions = [Action("delete", key, "orphan temp file") for key in view.temp_files]
+    for bad in view.bad_files:
+        if bad.path.startswith("commits/"):
+            actions.append(
+                Action("delete", bad.path, "damaged commit: the batch is replayed, its sinks skip it")
+            )
+        elif bad.path.startswith("offsets/") and int(bad.path.split("/")[1]) == view.last_offsets:
+            batch = int(bad.path.split("/")[1])
+            if sink is not None and sink.lineage in (None, view.query_id) and sink.batch_id >= batch:
+                return RecoveryPlan(app, "repair", refused=(
+                    f"{bad.path} is damaged but the sinks committed batch {batch}: re-planning it could skip "
+                    "records; use --mode rebuild-from-sink"))  # fmt: skip
+            actions.append(Action("delete", bad.path, "damaged offsets of a batch no sink committed"))
+            if batch in view.commit_ids:
+                actions.append(Action("delete", f"commits/{batch}", "the commit of the damaged batch"))
+        else:
+            return RecoveryPlan(
+                app, "repair", refused=f"{bad.path} ({bad.code}) is not a file repair can mend"
+            )
+    if any(f.code == cp.MISSING_METADATA for f in findings):
+        lineage = sink.lineage if sink is not None and sink.lineage else new_id
+        actions.append(Action("write", "metadata", f"restore the lineage {lineage}", f'{{"id":"{lineage}"}}'))
+    other = [f for f in blocking(findings) if f.code not in (
+        cp.ORPHAN_TEMP_FILE, cp.EMPTY_FILE, cp.UNPARSEABLE_FILE, cp.MISSING_METADATA)]  # fmt: skip
+    if other:
+        return RecoveryPlan(app, "repair", refused=f"{other[0].code}: {other[0].message}")
+    return RecoveryPlan(app, "repair", tuple(actions))
+
+
+def _rebuild(app: str, sink: SinkCommit | None, reason: str, now: float) -> RecoveryPlan:
+    if sink is None:
+        return RecoveryPlan(
+            app, "rebuild-from-sink", refused="the sinks hold no batch: nothing to rebuild from"
+        )
+    if not sink.sources:
+        return RecoveryPlan(app, "rebuild-from-sink", refused=(
+            f"the sinks' newest batch ({sink.batch_id}) does not record its source offsets"))  # fmt: skip
+    marker = {
+        "mode": "rebuild-from-sink",
+        "rebuilt_from": {"lineage": sink.lineage, "batch_id": sink.batch_id, "sink": sink.sink},
+        "start": list(sink.sources),
+        "reason": reason,
+        "at": now,
+    }
+    actions = (
+        Action("clear", "", "a new checkpoint (the old one is backed up first)"),
+        Action("write", cp.MARKER, f"start where {sink.sink} batch {sink.batch_id} ended", json_text(marker)),
+    )
+    return RecoveryPlan(app, "rebuild-from-sink", actions, marker=marker)
+
+
+def json_text(doc: Any) -> str:
+    import json
+
+    return json.dumps(doc, sort_keys=True)
+
+
+def plan_recovery(
+    app: str,
+    mode: str,
+    view: CheckpointView,
+    sink: SinkCommit | None,
+    findings: Sequence[Finding],
+    reason: str,
+    now: float,
+    new_id: str,
+) -> RecoveryPlan:
+    """What ``highway checkpoint recover`` does, decided from plain values; ``new_id`` is a fresh query id
+    (only used when metadata is missing and no sink knows the lineage)."""
+    if mode == "repair":
+        return _repair(app, view, sink, findings, new_id)
+    if mode == "rebuild-from-sink":
+        return _rebuild(app, sink, reason, now)
+    return RecoveryPlan(app, mode, refused=f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+
+
+# ---- what an app does on start ---------------------------------------------------------------------
+
+DELTA_END_INDEX = 2**62  # Delta marks "this version is done" with an index near Long.MaxValue
+
+
+def modes_for(policy: str) -> tuple[str, ...]:
+    """The recoveries an app may try by itself under its catalog ``recovery.policy``, in order."""
+    return {"manual": (), "repair": ("repair",), "rebuild-from-sink": ("repair", "rebuild-from-sink")}.get(
+        policy, ()
+    )
+
+
+def start_options(view: CheckpointView, kind: str) -> dict[str, str]:
+    """Reader options for a checkpoint a recovery rebuilt (no batch yet, a marker with ``start``): the
+    source starts exactly where the sinks stopped. Empty for any other checkpoint (Spark resumes it)."""
+    import json
+
+    start = (view.marker or {}).get("start")
+    if view.offset_ids or not isinstance(start, list) or not start or not isinstance(start[0], dict):
+        return {}
+    offset = start[0]
+    if kind == "kafka":
+        return {"startingOffsets": json.dumps(offset, sort_keys=True)}
+    version, index = offset.get("reservoirVersion"), offset.get("index")
+    if not isinstance(version, int) or not isinstance(index, int):
+        raise ValueError(f"the rebuilt start {offset} is not a Delta source offset")
+    if offset.get("isStartingVersion") and index < DELTA_END_INDEX:
+        raise ValueError(f"the sinks stopped inside the initial snapshot of version {version}")
+    if index == -1:
+        return {"startingVersion": str(version)}
+    if index >= DELTA_END_INDEX:
+        return {"startingVersion": str(version + 1)}
+    raise ValueError(f"the sinks stopped inside version {version} (file {index}): no exact start")

@@ -1,0 +1,217 @@
+"""Checkpoint inspect, backup, restore and recover for one catalog app (observe -> decide -> act).
+
+Observe: the checkpoint (``adapters.checkpoint``), the sinks' newest commit (Delta commit metadata, the
+warehouse ledger) and Kafka's earliest offsets. Decide: ``highway.core.recovery``. Act: S3 copies,
+deletes and writes under the checkpoint, always after a backup. No Spark is needed for any of it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from highway.adapters import checkpoint as store
+from highway.adapters import s3
+from highway.catalog import AppSpec, BronzeSpec, GoldSpec, SilverSpec
+from highway.connection import Connection
+from highway.core import recovery
+from highway.core.checkpoint import CheckpointView, Finding, SinkCommit, newest_commit
+from highway.errors import TerminalError
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+BACKUPS = "_backups/checkpoints"
+AUDIT = "_audit/checkpoints"
+
+
+@dataclass(frozen=True)
+class Examination:
+    app: str
+    checkpoint: str
+    view: CheckpointView
+    sink: SinkCommit | None
+    findings: tuple[Finding, ...]
+    kafka_earliest: dict[str, dict[int, int]] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        view, sink = self.view, self.sink
+        resume = view.resumes_at
+        return {
+            "app": self.app,
+            "checkpoint": self.checkpoint,
+            "exists": view.exists,
+            "lineage": view.query_id,
+            "last_committed_batch": view.last_commit,
+            "batch_in_flight": view.in_flight,
+            "offsets": list(resume.sources) if resume else None,
+            "state_versions": {f"{op}/{part}": v for (op, part), v in sorted(view.state_versions.items())},
+            "temp_files": list(view.temp_files),
+            "marker": dict(view.marker) if view.marker else None,
+            "sinks": None if sink is None else {
+                "sink": sink.sink, "lineage": sink.lineage, "batch_id": sink.batch_id,
+                "sources": list(sink.sources) if sink.sources else None, "committed_at": sink.committed_at,
+            },
+            "kafka_earliest": self.kafka_earliest,
+            "findings": [f.to_dict() for f in self.findings],
+            "ok": not recovery.blocking(self.findings),
+        }  # fmt: skip
+
+
+def sink_position(conn: Connection, spec: AppSpec, client: S3Client) -> SinkCommit | None:
+    """Where the app's sinks stopped: the newest commit of any of them that records its batch."""
+    bucket = conn.lake_bucket
+    found: list[SinkCommit | None] = []
+    if isinstance(spec, BronzeSpec | SilverSpec):
+        found.append(store.delta_sink_commit(client, bucket, spec.sink.table, spec.sink.table))
+        found.append(store.delta_sink_commit(client, bucket, spec.dlq.table, spec.dlq.table))
+    if isinstance(spec, SilverSpec | GoldSpec):
+        found.append(_ledger_commit(conn, spec))
+    return newest_commit(found)
+
+
+def _ledger_commit(conn: Connection, spec: SilverSpec | GoldSpec) -> SinkCommit | None:
+    import json
+
+    from highway.adapters import postgres
+
+    with postgres.connect(conn) as pg:
+        postgres.migrate(pg)
+        row = postgres.newest_ledger_row(pg, spec.name)
+    if row is None:
+        return None
+    lineage, batch_id, sources, at = row
+    parsed = json.loads(sources) if sources else None
+    return SinkCommit(spec.warehouse.table, lineage or None, batch_id,
+                      tuple(parsed) if isinstance(parsed, list) else None, at)  # fmt: skip
+
+
+def kafka_earliest(conn: Connection, spec: AppSpec) -> dict[str, dict[int, int]] | None:
+    if not isinstance(spec, BronzeSpec):
+        return None
+    from highway.adapters import kafka
+
+    return {spec.source.topic: kafka.start_offsets(conn.kafka_bootstrap, spec.source.topic)}
+
+
+def examine(
+    conn: Connection, spec: AppSpec, client: S3Client | None = None, kafka: bool = True
+) -> Examination:
+    client = client or s3.client(conn)
+    view = store.read_view(client, conn.lake_bucket, spec.checkpoint)
+    sink = sink_position(conn, spec, client)
+    earliest = kafka_earliest(conn, spec) if kafka else None
+    findings = recovery.inspect(spec.name, view, sink, earliest)
+    return Examination(spec.name, spec.checkpoint, view, sink, tuple(findings), earliest)
+
+
+# ---- backups ---------------------------------------------------------------------------------------
+
+
+def _stamp(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).strftime("%Y%m%dT%H%M%S") + f"{int(now * 1000) % 1000:03d}Z"
+
+
+def backups(conn: Connection, spec: AppSpec, client: S3Client | None = None) -> list[str]:
+    """The app's checkpoint backup ids, oldest first."""
+    client = client or s3.client(conn)
+    prefix = f"{BACKUPS}/{spec.name}/"
+    keys = s3.list_sizes(client, conn.lake_bucket, prefix)
+    return sorted({k[len(prefix) :].split("/", 1)[0] for k in keys})
+
+
+def backup(
+    conn: Connection, spec: AppSpec, client: S3Client | None = None, now: float | None = None
+) -> tuple[str, int]:
+    """Copy the checkpoint to ``_backups/checkpoints/<app>/<id>/``; keep the newest ``keep_backups``.
+
+    Returns (backup id, files copied)."""
+    client = client or s3.client(conn)
+    bucket, source = conn.lake_bucket, store.prefix_of(spec.checkpoint)
+    ident = _stamp(time.time() if now is None else now)
+    keys = sorted(s3.list_sizes(client, bucket, source))
+    copied = s3.copy_keys(client, bucket, keys, source, f"{BACKUPS}/{spec.name}/{ident}/")
+    if not keys:  # an empty checkpoint still gets a backup entry, so the id exists
+        s3.put_text(client, bucket, f"{BACKUPS}/{spec.name}/{ident}/.empty", "")
+    for old in backups(conn, spec, client)[: -spec.recovery.keep_backups]:
+        prefix = f"{BACKUPS}/{spec.name}/{old}/"
+        s3.delete_keys(client, bucket, sorted(s3.list_sizes(client, bucket, prefix)))
+    return ident, copied
+
+
+def restore(conn: Connection, spec: AppSpec, ident: str, client: S3Client | None = None) -> int:
+    """Replace the checkpoint with backup ``ident`` (the current one is backed up first)."""
+    client = client or s3.client(conn)
+    bucket = conn.lake_bucket
+    known = backups(conn, spec, client)
+    if ident not in known:
+        raise TerminalError(
+            f"app {spec.name}: no checkpoint backup {ident!r}; allowed: {', '.join(known) or '(none yet)'}"
+        )
+    source = f"{BACKUPS}/{spec.name}/{ident}/"
+    keys = [k for k in sorted(s3.list_sizes(client, bucket, source)) if not k.endswith("/.empty")]
+    backup(conn, spec, client)
+    _clear(client, bucket, spec.checkpoint)
+    return s3.copy_keys(client, bucket, keys, source, store.prefix_of(spec.checkpoint))
+
+
+def _clear(client: S3Client, bucket: str, checkpoint: str) -> int:
+    keys = sorted(s3.list_sizes(client, bucket, store.prefix_of(checkpoint)))
+    s3.delete_keys(client, bucket, keys)
+    return len(keys)
+
+
+# ---- recover ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recovered:
+    plan: recovery.RecoveryPlan
+    backup_id: str | None
+    before: Examination
+    after: Examination | None
+
+
+def plan(exam: Examination, mode: str, reason: str, now: float) -> recovery.RecoveryPlan:
+    return recovery.plan_recovery(
+        exam.app, mode, exam.view, exam.sink, exam.findings, reason, now, str(uuid.uuid4())
+    )
+
+
+def recover(
+    conn: Connection, spec: AppSpec, mode: str, reason: str, dry_run: bool = False, who: str = "highway"
+) -> Recovered:
+    """Back up, then carry out the plan; the caller holds the app's lease (the app is stopped)."""
+    client = s3.client(conn)
+    before = examine(conn, spec, client)
+    now = time.time()
+    chosen = plan(before, mode, reason, now)
+    if dry_run or chosen.refused or not chosen.actions:
+        return Recovered(chosen, None, before, None)
+    ident, _ = backup(conn, spec, client, now)
+    bucket, prefix = conn.lake_bucket, store.prefix_of(spec.checkpoint)
+    for action in chosen.actions:
+        if action.kind == "clear":
+            _clear(client, bucket, spec.checkpoint)
+        elif action.kind == "delete":
+            s3.delete_keys(client, bucket, [prefix + action.path])
+        elif action.kind == "write":
+            s3.put_text(client, bucket, prefix + action.path, action.text or "")
+    after = examine(conn, spec, client)
+    _audit(conn, client, spec, chosen, ident, before, after, reason, who, now)
+    return Recovered(chosen, ident, before, after)
+
+
+def _audit(
+    conn: Connection, client: S3Client, spec: AppSpec, chosen: recovery.RecoveryPlan, ident: str,
+    before: Examination, after: Examination, reason: str, who: str, now: float,
+) -> None:  # fmt: skip
+    entry = {
+        "app": spec.name, "at": now, "who": who, "why": reason, "mode": chosen.mode, "backup": ident,
+        "actions": [{"kind": a.kind, "path": a.path, "why": a.why} for a in chosen.actions],
+        "before": before.to_dict(), "after": after.to_dict(),
+    }  # fmt: skip
+    s3.put_json(client, conn.lake_bucket, f"{AUDIT}/{spec.name}/{_stamp(now)}.json", entry)

@@ -1,0 +1,71 @@
+"""What a driver checks before its query starts: it alone holds the checkpoint, and the checkpoint agrees
+with what its sinks committed (or is mended under the catalog's ``recovery`` policy)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from highway.catalog import AppSpec, BronzeSpec
+from highway.connection import Connection
+from highway.core import recovery
+from highway.errors import CheckpointRefused, LeaseRefused
+
+LEASE_FD_ENV = "HIGHWAY_LEASE_FD"  # set by the local runtime's supervisor: it took the lease for us
+_held: list[int] = []  # the lease's descriptor, open for the life of the process
+
+
+def hold_lease(spec: AppSpec) -> None:
+    """Take the checkpoint's lease (the same lock file the local runtime's supervisor takes), unless a
+    supervisor passed its own down, or the driver runs in a Kubernetes pod (its StatefulSet fences it)."""
+    from highway.core.supervise import lease_name
+    from highway.runtime.supervisor import LeaseHeld, note_holder, take_lease
+    from highway.settings import default_home
+
+    passed = os.environ.get(LEASE_FD_ENV)
+    if passed and passed.isdigit():
+        try:
+            os.fstat(int(passed))
+            return
+        except OSError:
+            pass  # not inherited after all: take it ourselves
+    if os.environ.get("KUBERNETES_SERVICE_HOST") or _held:
+        return
+    lock = default_home() / "leases" / lease_name(spec.checkpoint)
+    try:
+        fd = take_lease(lock, spec.name, spec.checkpoint)
+    except LeaseHeld as held:
+        raise LeaseRefused(str(held)) from None
+    note_holder(fd, spec.name, None, os.getpid())
+    _held.append(fd)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def checked_start(spec: AppSpec, conn: Connection, reporter: Any) -> dict[str, str]:
+    """Examine the checkpoint against the sinks; recover by itself as far as ``spec.recovery.policy``
+    allows; refuse with one line otherwise. Returns the reader options a rebuilt checkpoint starts with."""
+    from highway.ops import checkpoints
+
+    exam = checkpoints.examine(conn, spec)
+    line = recovery.refusal_line(spec.name, exam.findings)
+    for mode in recovery.modes_for(spec.recovery.policy) if line else ():
+        why = f"automatic ({spec.recovery.policy} policy): {line}"
+        done = checkpoints.recover(conn, spec, mode, why, who=f"app {spec.name} (pid {os.getpid()})")
+        for text in done.plan.lines():
+            _say(text)
+        if done.after is not None:
+            exam = done.after
+            line = recovery.refusal_line(spec.name, exam.findings)
+            if line is None:
+                _say(f"{spec.name}: checkpoint recovered by {mode} (backup {done.backup_id})")
+                break
+    if line is None:
+        try:
+            return recovery.start_options(exam.view, "kafka" if isinstance(spec, BronzeSpec) else "delta")
+        except ValueError as exc:
+            line = f"app {spec.name}: checkpoint refused: cannot start where the sinks stopped: {exc}"
+    reporter.finish(line)
+    raise CheckpointRefused(line)
