@@ -146,6 +146,22 @@ def files_to_read(keys: Iterable[str], newest: int = 2) -> list[str]:
     return wanted
 
 
+COMMIT_TEXT = 'v1\n{"nextBatchWatermarkMs":0}'
+
+
+def metadata_text(query_id: str) -> str:
+    return json.dumps({"id": query_id}, separators=(",", ":"))
+
+
+def offsets_text(sources: Iterable[Any], batch_timestamp_ms: int) -> str:
+    """An ``offsets/<batch>`` file in Spark's format (``v1``, metadata, one line per source). The conf is
+    left empty: Spark then keeps the session's settings (and defaults for the few it must pin)."""
+    meta = {"batchWatermarkMs": 0, "batchTimestampMs": batch_timestamp_ms, "conf": {}}
+    lines = ["v1", json.dumps(meta, separators=(",", ":"))]
+    lines += ["-" if s is None else json.dumps(s, separators=(",", ":")) for s in sources]
+    return "\n".join(lines)
+
+
 def _json_line(line: str) -> Any:
     return None if line.strip() == "-" else json.loads(line)
 

@@ -276,7 +276,10 @@ def _repair(
     return RecoveryPlan(app, "repair", tuple(actions))
 
 
-def _rebuild(app: str, sink: SinkCommit | None, reason: str, now: float) -> RecoveryPlan:
+def _rebuild(app: str, sink: SinkCommit | None, reason: str, now: float, new_id: str) -> RecoveryPlan:
+    """A new checkpoint whose batch 0 is the sinks' newest batch, already committed: Spark resumes right
+    after it (batch 1, a new lineage) from the offsets the sinks recorded, so nothing is skipped or read
+    twice, whatever the source (a Kafka offset per partition, a Delta version and file index)."""
     if sink is None:
         return RecoveryPlan(
             app, "rebuild-from-sink", refused="the sinks hold no batch: nothing to rebuild from"
@@ -287,14 +290,17 @@ def _rebuild(app: str, sink: SinkCommit | None, reason: str, now: float) -> Reco
     marker = {
         "mode": "rebuild-from-sink",
         "rebuilt_from": {"lineage": sink.lineage, "batch_id": sink.batch_id, "sink": sink.sink},
-        "start": list(sink.sources),
         "reason": reason,
         "at": now,
     }
     actions = (
         Action("clear", "", "a new checkpoint (the old one is backed up first)"),
-        Action("write", cp.MARKER, f"start where {sink.sink} batch {sink.batch_id} ended", json_text(marker)),
-    )
+        Action("write", "metadata", f"a new lineage {new_id}", cp.metadata_text(new_id)),
+        Action("write", "offsets/0", f"resume where {sink.sink} batch {sink.batch_id} ended",
+               cp.offsets_text(sink.sources, int(now * 1000))),
+        Action("write", "commits/0", "batch 0 is what the sinks already hold", cp.COMMIT_TEXT),
+        Action("write", cp.MARKER, "the sink lineage this checkpoint continues", json_text(marker)),
+    )  # fmt: skip
     return RecoveryPlan(app, "rebuild-from-sink", actions, marker=marker)
 
 
@@ -319,13 +325,11 @@ def plan_recovery(
     if mode == "repair":
         return _repair(app, view, sink, findings, new_id)
     if mode == "rebuild-from-sink":
-        return _rebuild(app, sink, reason, now)
+        return _rebuild(app, sink, reason, now, new_id)
     return RecoveryPlan(app, mode, refused=f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
 
 
 # ---- what an app does on start ---------------------------------------------------------------------
-
-DELTA_END_INDEX = 2**62  # Delta marks "this version is done" with an index near Long.MaxValue
 
 
 def modes_for(policy: str) -> tuple[str, ...]:
@@ -333,26 +337,3 @@ def modes_for(policy: str) -> tuple[str, ...]:
     return {"manual": (), "repair": ("repair",), "rebuild-from-sink": ("repair", "rebuild-from-sink")}.get(
         policy, ()
     )
-
-
-def start_options(view: CheckpointView, kind: str) -> dict[str, str]:
-    """Reader options for a checkpoint a recovery rebuilt (no batch yet, a marker with ``start``): the
-    source starts exactly where the sinks stopped. Empty for any other checkpoint (Spark resumes it)."""
-    import json
-
-    start = (view.marker or {}).get("start")
-    if view.offset_ids or not isinstance(start, list) or not start or not isinstance(start[0], dict):
-        return {}
-    offset = start[0]
-    if kind == "kafka":
-        return {"startingOffsets": json.dumps(offset, sort_keys=True)}
-    version, index = offset.get("reservoirVersion"), offset.get("index")
-    if not isinstance(version, int) or not isinstance(index, int):
-        raise ValueError(f"the rebuilt start {offset} is not a Delta source offset")
-    if offset.get("isStartingVersion") and index < DELTA_END_INDEX:
-        raise ValueError(f"the sinks stopped inside the initial snapshot of version {version}")
-    if index == -1:
-        return {"startingVersion": str(version)}
-    if index >= DELTA_END_INDEX:
-        return {"startingVersion": str(version + 1)}
-    raise ValueError(f"the sinks stopped inside version {version} (file {index}): no exact start")

@@ -31,15 +31,12 @@ def table_path(conn: Connection, relative: str) -> str:
     return conn.lake_path(relative)
 
 
-def kafka_stream(
-    spark: SparkSession, spec: BronzeSpec, conn: Connection, start: dict[str, str] | None = None
-) -> DataFrame:
-    options = {"startingOffsets": spec.source.starting_offsets, **(start or {})}
+def kafka_stream(spark: SparkSession, spec: BronzeSpec, conn: Connection) -> DataFrame:
     return (
         spark.readStream.format("kafka")
         .option("kafka.bootstrap.servers", conn.kafka_bootstrap)
         .option("subscribe", spec.source.topic)
-        .options(**options)
+        .option("startingOffsets", spec.source.starting_offsets)
         .option("maxOffsetsPerTrigger", spec.source.max_offsets_per_trigger)
         .option("failOnDataLoss", "true")
         .load()
@@ -53,11 +50,10 @@ def start_bronze(
     tally: SinkTally,
     lineage: Lineage,
     available_now: bool = False,
-    start: dict[str, str] | None = None,
 ) -> StreamingQuery:
     """Start the bronze query; ``available_now`` drains what the topic holds, then stops (bench, backfill)."""
     writer = (
-        kafka_stream(spark, spec, conn, start)
+        kafka_stream(spark, spec, conn)
         .writeStream.queryName(spec.name)
         .foreachBatch(BronzeBatch(spec, conn, tally, lineage))
         .option("checkpointLocation", table_path(conn, spec.checkpoint))
@@ -86,13 +82,10 @@ def start_streaming(
     conn: Connection,
     tally: SinkTally,
     lineage: Lineage,
-    start: dict[str, str] | None = None,
 ) -> StreamingQuery:
-    """Start the app's query by kind: bronze reads Kafka, silver and gold read a Delta table.
-
-    ``start``: reader options of a checkpoint a recovery rebuilt (where the sinks stopped)."""
+    """Start the app's query by kind: bronze reads Kafka, silver and gold read a Delta table."""
     if isinstance(spec, BronzeSpec):
-        return start_bronze(spark, spec, conn, tally, lineage, start=start)
+        return start_bronze(spark, spec, conn, tally, lineage)
     from highway.spark.gold import GoldBatch
     from highway.spark.silver import SilverBatch
 
@@ -105,7 +98,6 @@ def start_streaming(
     source = (
         spark.readStream.format("delta")
         .option("maxFilesPerTrigger", spec.source.max_files_per_trigger)
-        .options(**(start or {}))
         .load(path)
     )
     return (
@@ -194,14 +186,14 @@ def run_app(name: str, until_idle: float | None = None, metrics_port: int | None
     metrics = AppMetrics(spec.name)
     reporter = ProgressReporter(spec.name, heartbeat_writer(spec, conn), metrics)
     reporter.resume(previous_heartbeat(spec, conn))
-    start = checked_start(spec, conn, reporter)  # before Spark: a refused checkpoint costs no JVM
+    checked_start(spec, conn, reporter)  # before Spark: a refused checkpoint costs no JVM
     spark = build_session(conn, spec.name, spec.resources.shuffle_partitions, spec.resources.driver_memory)
     tally = SinkTally(metrics)
     reporter.sinks = tally.snapshot
     port = metrics.serve(metrics_port)
     spark.streams.addListener(reporter)
     lineage = Lineage(conn, spec.name, spec.checkpoint)
-    query = start_streaming(spark, spec, conn, tally, lineage, start)
+    query = start_streaming(spark, spec, conn, tally, lineage)
     lineage.bind(query.id)
     print(f"{spec.name}: running (query {query.id}); metrics on http://127.0.0.1:{port}/metrics", flush=True)
     try:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from highway.catalog import AppSpec, BronzeSpec
+from highway.catalog import AppSpec
 from highway.connection import Connection
 from highway.core import recovery
 from highway.errors import CheckpointRefused, LeaseRefused
@@ -44,9 +44,9 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-def checked_start(spec: AppSpec, conn: Connection, reporter: Any) -> dict[str, str]:
+def checked_start(spec: AppSpec, conn: Connection, reporter: Any) -> None:
     """Examine the checkpoint against the sinks; recover by itself as far as ``spec.recovery.policy``
-    allows; refuse with one line otherwise. Returns the reader options a rebuilt checkpoint starts with."""
+    allows; refuse with one line otherwise (``CheckpointRefused``, also the final heartbeat's error)."""
     from highway.ops import checkpoints
 
     exam = checkpoints.examine(conn, spec)
@@ -63,9 +63,6 @@ def checked_start(spec: AppSpec, conn: Connection, reporter: Any) -> dict[str, s
                 _say(f"{spec.name}: checkpoint recovered by {mode} (backup {done.backup_id})")
                 break
     if line is None:
-        try:
-            return recovery.start_options(exam.view, "kafka" if isinstance(spec, BronzeSpec) else "delta")
-        except ValueError as exc:
-            line = f"app {spec.name}: checkpoint refused: cannot start where the sinks stopped: {exc}"
+        return
     reporter.finish(line)
     raise CheckpointRefused(line)

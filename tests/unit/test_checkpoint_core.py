@@ -1,0 +1,192 @@
+"""The checkpoint doctor's pure core: parsing real Spark checkpoint files, findings, plans, start options.
+
+The fixtures under ``fixtures/checkpoint_bronze`` were copied from the checkpoint and the Delta log of a
+real bronze run (Spark 4.2, s3a on s3proxy): batches 2 and 3 committed, lineage in ``metadata``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from highway.core import checkpoint as cp
+from highway.core import recovery
+from highway.core.checkpoint import SinkCommit
+
+FIXTURES = Path(__file__).parent / "fixtures" / "checkpoint_bronze"
+LINEAGE = json.loads((FIXTURES / "metadata").read_text())["id"]
+END = {"shop.events.dev1": {"0": 340, "1": 487, "2": 380, "3": 293}}
+APP = "bronze_app"
+
+
+def listing(**changes: str | None) -> tuple[dict[str, int], dict[str, str]]:
+    """The fixture checkpoint as (keys with sizes, contents of the files ``files_to_read`` names), changed."""
+    files = {
+        str(p.relative_to(FIXTURES)): p.read_text(errors="replace")
+        for p in FIXTURES.rglob("*")
+        if p.is_file() and p.name != "delta_commit.json"
+    }
+    files.update({"offsets/0": files["offsets/2"], "offsets/1": files["offsets/2"]})
+    files.update({"commits/0": files["commits/2"], "commits/1": files["commits/2"]})
+    for key, text in changes.items():
+        key = key.replace("__", "/")
+        if text is None:
+            files.pop(key, None)
+        else:
+            files[key] = text
+    keys = {k: len(v.encode()) for k, v in files.items()}
+    return keys, {k: files[k] for k in cp.files_to_read(keys) if k in files}
+
+
+def view(**changes: str | None) -> cp.CheckpointView:
+    return cp.parse_checkpoint(*listing(**changes))
+
+
+def sink(batch: int = 3, lineage: str | None = LINEAGE, sources: object = (END,)) -> SinkCommit:
+    return SinkCommit("bronze", lineage, batch, tuple(sources) if sources else None, 1.0)  # type: ignore[arg-type]
+
+
+def codes(findings: list[cp.Finding]) -> list[str]:
+    return [f.code for f in findings]
+
+
+def test_a_real_checkpoint_parses_and_agrees_with_its_sinks() -> None:
+    v = view()
+    assert v.exists and v.query_id == LINEAGE and v.has_metadata
+    assert v.offset_ids == (0, 1, 2, 3) and v.commit_ids == (0, 1, 2, 3)
+    assert v.last_commit == 3 and v.in_flight is None
+    assert v.resumes_at is not None and v.resumes_at.sources == (END,)
+    assert v.resumes_at.batch_timestamp_ms == 1796415224576
+    assert recovery.inspect(APP, v, sink()) == []
+    assert recovery.refusal_line(APP, []) is None
+
+
+def test_files_to_read_names_metadata_marker_and_the_newest_batch_files_only() -> None:
+    keys = {"metadata": 45, "highway.json": 9, **{f"offsets/{i}": 9 for i in range(12)}, "commits/11": 9}
+    keys.update({f"commits/{i}": 9 for i in range(11)})
+    assert cp.files_to_read(keys) == ["metadata", "highway.json", "offsets/10", "offsets/11", "commits/11"]
+
+
+def test_delta_commit_info_reads_the_user_metadata_of_a_real_commit() -> None:
+    at, meta = cp.delta_commit_info((FIXTURES / "delta_commit.json").read_text()) or (0.0, None)
+    found = cp.sink_commit_from_metadata("bronze", meta, at)
+    assert found is not None and found.batch_id == 3 and at == 1796415228.77
+    assert found.sources == (END,) and found.lineage == LINEAGE
+    assert cp.sink_commit_from_metadata("bronze", '{"other": 1}', 0) is None
+    assert cp.sink_commit_from_metadata("bronze", "not json", 0) is None
+    assert cp.delta_commit_keys(["t/_delta_log/00000000000000000001.json", "t/_delta_log/x.crc",
+                                 "t/_delta_log/00000000000000000002.json"])[0].endswith("2.json")  # fmt: skip
+
+
+def test_a_kill_during_the_first_batch_leaves_an_orphan_temp_file_which_repair_removes() -> None:
+    keys = {"offsets/.0.8f2b4d1e-7c5a-4e59-9a0e-3d2c1b0a9f8e.tmp": 1066, "offsets/": 0, "": 0}
+    v = cp.parse_checkpoint(keys, {})
+    found = recovery.inspect(APP, v, None)
+    assert codes(found) == [cp.ORPHAN_TEMP_FILE]
+    line = recovery.refusal_line(APP, found)
+    assert line is not None and "orphan_temp_file" in line and "--mode repair" in line
+    plan = recovery.plan_recovery(APP, "repair", v, None, found, "kill", 0.0, "new")
+    assert plan.refused is None
+    assert [(a.kind, a.path) for a in plan.actions] == [
+        ("delete", "offsets/.0.8f2b4d1e-7c5a-4e59-9a0e-3d2c1b0a9f8e.tmp")
+    ]
+
+
+def test_a_lost_checkpoint_is_refused_and_rebuilt_from_the_sinks_exactly_where_they_stopped() -> None:
+    v = cp.parse_checkpoint({}, {})
+    found = recovery.inspect(APP, v, sink())
+    assert codes(found) == [cp.CHECKPOINT_MISSING]
+    assert "--mode rebuild-from-sink" in (recovery.refusal_line(APP, found) or "")
+    assert recovery.plan_recovery(APP, "repair", v, sink(), found, "x", 0.0, "n").refused
+    plan = recovery.plan_recovery(APP, "rebuild-from-sink", v, sink(), found, "lost", 5.0, "new-id")
+    assert [(a.kind, a.path) for a in plan.actions] == [
+        ("clear", ""),
+        ("write", "metadata"),
+        ("write", "offsets/0"),
+        ("write", "commits/0"),
+        ("write", cp.MARKER),
+    ]
+    files = {a.path: a.text or "" for a in plan.actions if a.kind == "write"}
+    marker = json.loads(files[cp.MARKER])
+    assert marker["rebuilt_from"] == {"lineage": LINEAGE, "batch_id": 3, "sink": "bronze"}
+    rebuilt = cp.parse_checkpoint({k: len(t) for k, t in files.items()}, files)
+    assert rebuilt.query_id == "new-id" and rebuilt.last_commit == 0 and rebuilt.in_flight is None
+    assert rebuilt.resumes_at is not None and rebuilt.resumes_at.sources == (END,)  # Spark resumes at END
+    assert files["offsets/0"].splitlines()[2] == json.dumps(END, separators=(",", ":"))
+    assert recovery.inspect(APP, rebuilt, sink()) == []  # the sinks have not moved since
+    files["offsets/1"] = files["offsets/0"]  # the new lineage's batch 1, committed by the sinks (crash)
+    after = cp.parse_checkpoint({k: len(t) for k, t in files.items()}, files)
+    assert codes(recovery.inspect(APP, after, sink(lineage="new-id", batch=1))) == [cp.BATCH_IN_FLIGHT]
+    moved_on = recovery.inspect(APP, rebuilt, sink(batch=9, lineage="other"))
+    assert codes(moved_on) == [cp.LINEAGE_MISMATCH]  # a stale marker is not trusted
+
+
+def test_a_new_lineage_after_a_rebuild_is_accepted_until_it_commits_then_must_match() -> None:
+    marker = json.dumps({"rebuilt_from": {"lineage": LINEAGE, "batch_id": 3}})
+    v = view(metadata='{"id":"new-lineage"}', **{"highway.json": marker})
+    assert recovery.inspect(APP, v, sink()) == []
+    assert codes(recovery.inspect(APP, v, sink(lineage="new-lineage"))) == []
+    assert codes(recovery.inspect(APP, v, sink(lineage="third"))) == [cp.LINEAGE_MISMATCH]
+
+
+def test_another_checkpoint_in_place_of_the_sinks_one_is_a_lineage_mismatch() -> None:
+    found = recovery.inspect(APP, view(), sink(lineage="someone-else"))
+    assert codes(found) == [cp.LINEAGE_MISMATCH]
+    assert "someone-else" in found[0].message and LINEAGE in found[0].message
+
+
+def test_a_checkpoint_behind_or_ahead_of_the_sinks_is_refused() -> None:
+    assert codes(recovery.inspect(APP, view(), sink(batch=5))) == [cp.BEHIND_SINKS]
+    assert codes(recovery.inspect(APP, view(), sink(batch=1))) == [cp.AHEAD_OF_SINKS]
+    assert codes(recovery.inspect(APP, view(), None)) == [cp.AHEAD_OF_SINKS]
+    assert recovery.inspect(APP, view(), sink(lineage=None, batch=1)) == []  # commits from before lineage
+
+
+def test_a_deleted_newest_commit_is_a_batch_in_flight_which_the_sinks_skip_on_replay() -> None:
+    v = view(commits__3=None)
+    assert v.in_flight == 3 and v.last_commit == 2
+    found = recovery.inspect(APP, v, sink(batch=3))
+    assert codes(found) == [cp.BATCH_IN_FLIGHT] and recovery.refusal_line(APP, found) is None
+    assert recovery.inspect(APP, v, sink(batch=2)) == found  # crashed before the sinks committed: also fine
+
+
+def test_a_deleted_metadata_is_restored_with_the_sinks_lineage_never_a_new_one() -> None:
+    v = view(metadata=None)
+    found = recovery.inspect(APP, v, sink())
+    assert codes(found) == [cp.MISSING_METADATA]
+    plan = recovery.plan_recovery(APP, "repair", v, sink(), found, "x", 0.0, "fresh-id")
+    assert [(a.kind, a.path, a.text) for a in plan.actions] == [
+        ("write", "metadata", f'{{"id":"{LINEAGE}"}}')
+    ]
+    alone = recovery.plan_recovery(APP, "repair", v, None, found, "x", 0.0, "fresh-id")
+    assert alone.actions[-1].text == '{"id":"fresh-id"}'
+
+
+def test_a_truncated_trailing_offsets_file_is_removed_only_when_no_sink_committed_it() -> None:
+    truncated = (FIXTURES / "offsets" / "3").read_text()[:40]
+    v = view(offsets__4=truncated)
+    found = recovery.inspect(APP, v, sink())
+    assert sorted(codes(found)) == [cp.BATCH_IN_FLIGHT, cp.UNPARSEABLE_FILE]
+    plan = recovery.plan_recovery(APP, "repair", v, sink(), found, "x", 0.0, "n")
+    assert [(a.kind, a.path) for a in plan.actions] == [("delete", "offsets/4")]
+    committed = recovery.plan_recovery(APP, "repair", v, sink(batch=4), found, "x", 0.0, "n")
+    assert committed.refused and "rebuild-from-sink" in committed.refused
+    assert view(offsets__4="").bad_files[0].code == cp.EMPTY_FILE
+
+
+def test_gaps_state_versions_and_expired_offsets_have_their_codes() -> None:
+    assert cp.BATCH_GAP in codes(recovery.inspect(APP, view(offsets__1=None, commits__1=None), sink()))
+    state = cp.parse_checkpoint({"metadata": 4, "offsets/0": 1, "commits/0": 1, "state/0/0/1.delta": 1,
+                                 "state/0/1/0.delta": 1}, {"metadata": '{"id":"a"}'})  # fmt: skip
+    found = recovery.inspect(APP, state, None)
+    assert [f.path for f in found if f.code == cp.STATE_MISMATCH] == ["state/0/1"]
+    expired = recovery.inspect(APP, view(), sink(), {"shop.events.dev1": {0: 300, 1: 600, 2: 0, 3: 0}})
+    assert codes(expired) == [cp.DATA_EXPIRED]
+    assert "113 records expired unread" in expired[0].message and "[1]" in expired[0].message
+
+
+def test_modes_allowed_by_each_recovery_policy() -> None:
+    assert recovery.modes_for("manual") == ()
+    assert recovery.modes_for("repair") == ("repair",)
+    assert recovery.modes_for("rebuild-from-sink") == ("repair", "rebuild-from-sink")
+    assert recovery.plan_recovery(APP, "reset", view(), None, [], "x", 0, "n").refused
