@@ -92,41 +92,65 @@ def test_a_kill_during_the_first_batch_leaves_an_orphan_temp_file_which_repair_r
     ]
 
 
-def test_a_lost_checkpoint_is_refused_and_rebuilt_from_the_sinks_exactly_where_they_stopped() -> None:
+STARTS = {"shop.events.dev1": {"0": 300, "1": 450, "2": 350, "3": 260}}
+
+
+def test_a_lost_checkpoint_is_refused_and_rebuilt_from_the_sinks_to_replay_their_newest_batch() -> None:
     v = cp.parse_checkpoint({}, {})
     found = recovery.inspect(APP, v, sink())
     assert codes(found) == [cp.CHECKPOINT_MISSING]
     assert "--mode rebuild-from-sink" in (recovery.refusal_line(APP, found) or "")
     assert recovery.plan_recovery(APP, "repair", v, sink(), found, "x", 0.0, "n").refused
-    plan = recovery.plan_recovery(APP, "rebuild-from-sink", v, sink(), found, "lost", 5.0, "new-id")
+    newest = SinkCommit("bronze", LINEAGE, 3, (END,), 1.0, (STARTS,))
+    conf = recovery.checkpoint_conf(4, "RocksDB")
+    plan = recovery.plan_recovery(APP, "rebuild-from-sink", v, newest, found, "lost", 5.0, "unused", conf)
     assert [(a.kind, a.path) for a in plan.actions] == [
         ("clear", ""),
         ("write", "metadata"),
-        ("write", "offsets/0"),
-        ("write", "commits/0"),
+        ("write", "offsets/2"),
+        ("write", "commits/2"),
+        ("write", "offsets/3"),
         ("write", cp.MARKER),
     ]
     files = {a.path: a.text or "" for a in plan.actions if a.kind == "write"}
-    marker = json.loads(files[cp.MARKER])
-    assert marker["rebuilt_from"] == {"lineage": LINEAGE, "batch_id": 3, "sink": "bronze"}
+    assert json.loads(files[cp.MARKER])["rebuilt_from"] == {
+        "lineage": LINEAGE,
+        "batch_id": 3,
+        "sink": "bronze",
+    }
     rebuilt = cp.parse_checkpoint({k: len(t) for k, t in files.items()}, files)
-    assert rebuilt.query_id == "new-id" and rebuilt.last_commit == 0 and rebuilt.in_flight is None
-    assert rebuilt.resumes_at is not None and rebuilt.resumes_at.sources == (END,)  # Spark resumes at END
-    assert files["offsets/0"].splitlines()[2] == json.dumps(END, separators=(",", ":"))
-    assert recovery.inspect(APP, rebuilt, sink()) == []  # the sinks have not moved since
-    files["offsets/1"] = files["offsets/0"]  # the new lineage's batch 1, committed by the sinks (crash)
-    after = cp.parse_checkpoint({k: len(t) for k, t in files.items()}, files)
-    assert codes(recovery.inspect(APP, after, sink(lineage="new-id", batch=1))) == [cp.BATCH_IN_FLIGHT]
-    moved_on = recovery.inspect(APP, rebuilt, sink(batch=9, lineage="other"))
-    assert codes(moved_on) == [cp.LINEAGE_MISMATCH]  # a stale marker is not trusted
+    # the sinks' lineage, batch 3 in flight over exactly its original range: sinks holding it skip it
+    assert rebuilt.query_id == LINEAGE and rebuilt.last_commit == 2 and rebuilt.in_flight == 3
+    assert rebuilt.offsets[2].sources == (STARTS,) and rebuilt.offsets[3].sources == (END,)
+    assert files["offsets/3"].splitlines()[2] == json.dumps(END, separators=(",", ":"))
+    # Spark reads the shuffle partitions of both offsets files back when it replays a batch
+    assert json.loads(files["offsets/2"].splitlines()[1])["conf"]["spark.sql.shuffle.partitions"] == "4"
+    assert codes(recovery.inspect(APP, rebuilt, newest)) == [cp.BATCH_IN_FLIGHT]
+    legacy = SinkCommit("bronze", None, 3, None, 1.0)
+    assert recovery.plan_recovery(APP, "rebuild-from-sink", v, legacy, found, "x", 0.0, "n").refused
+    no_start = SinkCommit("bronze", LINEAGE, 3, (END,), 1.0, None)
+    assert recovery.plan_recovery(APP, "rebuild-from-sink", v, no_start, found, "x", 0.0, "n").refused
 
 
-def test_a_new_lineage_after_a_rebuild_is_accepted_until_it_commits_then_must_match() -> None:
-    marker = json.dumps({"rebuilt_from": {"lineage": LINEAGE, "batch_id": 3}})
-    v = view(metadata='{"id":"new-lineage"}', **{"highway.json": marker})
-    assert recovery.inspect(APP, v, sink()) == []
-    assert codes(recovery.inspect(APP, v, sink(lineage="new-lineage"))) == []
-    assert codes(recovery.inspect(APP, v, sink(lineage="third"))) == [cp.LINEAGE_MISMATCH]
+def test_a_rebuild_of_batch_0_records_where_a_kafka_source_began() -> None:
+    first = SinkCommit("bronze", LINEAGE, 0, (END,), 1.0, (STARTS,))
+    plan = recovery.plan_recovery(
+        APP, "rebuild-from-sink", cp.CheckpointView(False), first, [], "x", 0.0, "n"
+    )
+    files = {a.path: a.text or "" for a in plan.actions if a.kind == "write"}
+    assert sorted(files) == [cp.MARKER, "metadata", "offsets/0", "sources/0/0"]
+    real = (FIXTURES / "sources" / "0" / "0").read_text()
+    assert cp.initial_offsets(real) == {"shop.events.dev1": {"0": 0, "1": 0, "2": 0, "3": 0}}
+    assert cp.initial_offsets(files["sources/0/0"]) == STARTS
+    assert cp.initial_offsets_text(cp.initial_offsets(real)) == real
+
+
+def test_the_newest_commit_is_the_highest_batch_of_the_lineage_written_last() -> None:
+    silver = SinkCommit("silver", "L2", 8, (END,), 20.0)
+    warehouse = SinkCommit("warehouse", "L2", 7, (END,), 19.0)  # the kill came before its commit
+    old = SinkCommit("dlq", "L1", 40, (END,), 10.0)
+    assert cp.newest_commit([warehouse, None, old, silver]) == silver
+    assert cp.newest_commit([old, None]) == old and cp.newest_commit([None]) is None
 
 
 def test_another_checkpoint_in_place_of_the_sinks_one_is_a_lineage_mismatch() -> None:

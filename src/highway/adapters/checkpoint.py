@@ -39,15 +39,37 @@ def read_view(client: S3Client, bucket: str, checkpoint: str) -> CheckpointView:
     return cp.parse_checkpoint(keys, contents)
 
 
-def batch_sources(client: S3Client, bucket: str, checkpoint: str, batch_id: int) -> tuple[Any, ...] | None:
-    """Spark's end offsets of ``batch_id`` per source (from ``offsets/<batch_id>``); None if unreadable."""
+def _offsets(client: S3Client, bucket: str, checkpoint: str, batch_id: int) -> tuple[Any, ...] | None:
     text = s3.get_text(client, bucket, f"{prefix_of(checkpoint)}offsets/{batch_id}")
-    if text is None:
-        return None
     try:
-        return cp.parse_offsets(batch_id, text).sources
+        return None if text is None else cp.parse_offsets(batch_id, text).sources
     except ValueError:
         return None
+
+
+def _initial(client: S3Client, bucket: str, checkpoint: str, count: int) -> tuple[Any, ...] | None:
+    """Each source's recorded start (``sources/<n>/0``: Kafka writes one, Delta none); None if none has."""
+    found = []
+    for n in range(count):
+        text = s3.get_text(client, bucket, f"{prefix_of(checkpoint)}sources/{n}/0")
+        try:
+            found.append(None if text is None else cp.initial_offsets(text))
+        except ValueError:
+            found.append(None)
+    return tuple(found) if any(f is not None for f in found) else None
+
+
+def batch_position(client: S3Client, bucket: str, checkpoint: str, batch_id: int) -> dict[str, Any] | None:
+    """Spark's offsets of ``batch_id``: its end per source (``offsets/<batch_id>``) and its start (the
+    previous batch's end, or the sources' initial offsets for batch 0); None if the end is unreadable."""
+    ends = _offsets(client, bucket, checkpoint, batch_id)
+    if ends is None:
+        return None
+    if batch_id > 0:
+        starts = _offsets(client, bucket, checkpoint, batch_id - 1)
+    else:
+        starts = _initial(client, bucket, checkpoint, len(ends))
+    return cp.batch_position(ends, starts)
 
 
 def delta_sink_commit(client: S3Client, bucket: str, table: str, sink: str) -> SinkCommit | None:

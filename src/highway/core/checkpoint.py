@@ -153,10 +153,11 @@ def metadata_text(query_id: str) -> str:
     return json.dumps({"id": query_id}, separators=(",", ":"))
 
 
-def offsets_text(sources: Iterable[Any], batch_timestamp_ms: int) -> str:
-    """An ``offsets/<batch>`` file in Spark's format (``v1``, metadata, one line per source). The conf is
-    left empty: Spark then keeps the session's settings (and defaults for the few it must pin)."""
-    meta = {"batchWatermarkMs": 0, "batchTimestampMs": batch_timestamp_ms, "conf": {}}
+def offsets_text(sources: Iterable[Any], batch_timestamp_ms: int, conf: Mapping[str, str]) -> str:
+    """An ``offsets/<batch>`` file in Spark's format (``v1``, metadata, one line per source). ``conf``: the
+    settings Spark pins per checkpoint (it reads ``spark.sql.shuffle.partitions`` back when it replays a
+    batch; for the others it keeps the session's values or its defaults, with a warning)."""
+    meta = {"batchWatermarkMs": 0, "batchTimestampMs": batch_timestamp_ms, "conf": dict(conf)}
     lines = ["v1", json.dumps(meta, separators=(",", ":"))]
     lines += ["-" if s is None else json.dumps(s, separators=(",", ":")) for s in sources]
     return "\n".join(lines)
@@ -269,30 +270,44 @@ def parse_checkpoint(keys: Mapping[str, int], contents: Mapping[str, str]) -> Ch
 @dataclass(frozen=True)
 class SinkCommit:
     """The newest batch a sink committed: its lineage (checkpoint query id; None for commits written
-    before highway recorded lineage), batch id, and Spark's end offsets of that batch per source."""
+    before highway recorded lineage), batch id, and Spark's offsets of that batch per source: where it
+    ended (``sources``) and where it began (``starts``: the previous batch's end; None for batch 0 of a
+    source that has no recorded start)."""
 
     sink: str
     lineage: str | None
     batch_id: int
     sources: tuple[Any, ...] | None
     committed_at: float = 0.0
+    starts: tuple[Any, ...] | None = None
 
 
 def newest_commit(commits: Iterable[SinkCommit | None]) -> SinkCommit | None:
-    """Of several sinks' newest commits, the one written last (where the app as a whole stopped)."""
+    """Where the app as a whole stopped: of the lineage written last, the highest batch any sink holds
+    (a batch in flight may be in some sinks and not yet in others: it is the one to replay)."""
     present = [c for c in commits if c is not None]
     if not present:
         return None
-    return max(present, key=lambda c: (c.committed_at, c.batch_id))
+    last = max(present, key=lambda c: (c.committed_at, c.batch_id))
+    return max((c for c in present if c.lineage == last.lineage), key=lambda c: (c.batch_id, c.committed_at))
+
+
+def batch_position(sources: Iterable[Any], starts: Iterable[Any] | None) -> dict[str, Any]:
+    """A batch's offsets as every sink commit records them: ``sources`` (its end), ``starts``."""
+    return {"sources": list(sources), "starts": None if starts is None else list(starts)}
 
 
 def commit_metadata(
-    app: str, lineage: str, batch_id: int, table: str, sources: Iterable[Any], **extra: Any
+    app: str, lineage: str, batch_id: int, table: str, position: dict[str, Any], **extra: Any
 ) -> dict[str, Any]:
     """What every sink commit records (Delta ``userMetadata``, the warehouse ledger): enough to rebuild a
     checkpoint from the sinks alone."""
     return {"highway": 1, "app": app, "table": table, "batch_id": batch_id, "lineage": lineage,
-            "sources": list(sources), **extra}  # fmt: skip
+            **position, **extra}  # fmt: skip
+
+
+def _tuple(value: Any) -> tuple[Any, ...] | None:
+    return tuple(value) if isinstance(value, list) else None
 
 
 def sink_commit_from_metadata(sink: str, text: str | None, committed_at: float) -> SinkCommit | None:
@@ -303,15 +318,27 @@ def sink_commit_from_metadata(sink: str, text: str | None, committed_at: float) 
         return None
     if not isinstance(doc, dict) or doc.get("highway") != 1 or not isinstance(doc.get("batch_id"), int):
         return None
-    sources = doc.get("sources")
     lineage = doc.get("lineage")
     return SinkCommit(
         sink,
         lineage if isinstance(lineage, str) else None,
         int(doc["batch_id"]),
-        tuple(sources) if isinstance(sources, list) else None,
+        _tuple(doc.get("sources")),
         committed_at,
+        _tuple(doc.get("starts")),
     )
+
+
+def initial_offsets(text: str) -> Any:
+    """A Kafka source's ``sources/<n>/0`` (a NUL byte, ``v1``, the start offsets JSON); ValueError if not."""
+    lines = [line for line in text.lstrip("\x00").splitlines() if line.strip()]
+    if len(lines) != 2 or not re.fullmatch(r"v\d+", lines[0].strip()):
+        raise ValueError("expected a version line and one JSON line")
+    return json.loads(lines[1])
+
+
+def initial_offsets_text(offsets: Any) -> str:
+    return "\x00v1\n" + json.dumps(offsets, separators=(",", ":"))
 
 
 def delta_commit_info(text: str) -> tuple[float, str | None] | None:

@@ -81,12 +81,6 @@ def _batch_findings(view: CheckpointView) -> list[Finding]:
     return found
 
 
-def _rebuilt_for(view: CheckpointView, sink: SinkCommit) -> bool:
-    """The checkpoint was rebuilt from exactly these sink commits (and the new lineage has not written)."""
-    parent = (view.marker or {}).get("rebuilt_from") or {}
-    return parent.get("lineage") == sink.lineage and parent.get("batch_id") == sink.batch_id
-
-
 FIX = "highway checkpoint recover {app} --mode rebuild-from-sink --reason '...'"
 
 
@@ -104,8 +98,6 @@ def _sink_findings(app: str, view: CheckpointView, sink: SinkCommit | None) -> l
             ]
         return []
     if not started:
-        if _rebuilt_for(view, sink):
-            return []
         return [
             _f(
                 cp.CHECKPOINT_MISSING,
@@ -118,15 +110,13 @@ def _sink_findings(app: str, view: CheckpointView, sink: SinkCommit | None) -> l
     if sink.lineage is None:
         return []  # commits from before lineage was recorded: nothing to compare
     lineage = view.query_id
-    if lineage is not None and lineage != sink.lineage and not _rebuilt_for(view, sink):
+    if lineage is not None and lineage != sink.lineage:
         return [
             _f(cp.LINEAGE_MISMATCH, "blocking",
                f"the checkpoint is lineage {lineage}, the sinks' newest batch ({sink.batch_id}) is lineage "
                f"{sink.lineage}: this checkpoint is not the one the sinks continue; "
                f"fix: {FIX.format(app=app)}")
         ]  # fmt: skip
-    if lineage is not None and lineage != sink.lineage:
-        return []  # rebuilt, and the new lineage has not committed yet
     done = view.last_commit if view.last_commit is not None else -1
     reach = max(done, view.in_flight if view.in_flight is not None else done)
     if sink.batch_id > reach:
@@ -276,32 +266,56 @@ def _repair(
     return RecoveryPlan(app, "repair", tuple(actions))
 
 
-def _rebuild(app: str, sink: SinkCommit | None, reason: str, now: float, new_id: str) -> RecoveryPlan:
-    """A new checkpoint whose batch 0 is the sinks' newest batch, already committed: Spark resumes right
-    after it (batch 1, a new lineage) from the offsets the sinks recorded, so nothing is skipped or read
-    twice, whatever the source (a Kafka offset per partition, a Delta version and file index)."""
+def _rebuild(
+    app: str, sink: SinkCommit | None, reason: str, now: float, conf: Mapping[str, str]
+) -> RecoveryPlan:
+    """A checkpoint rebuilt from the sinks' records, in their lineage: batch B-1 committed (offsets = where
+    batch B began) and batch B in flight (offsets = where it ended), B being the newest batch any sink
+    holds. Spark replays B over exactly its original range; a sink that holds B skips it (same lineage and
+    batch id), a sink the crash left without it writes it. Nothing is skipped or read twice."""
+    name = "rebuild-from-sink"
     if sink is None:
-        return RecoveryPlan(
-            app, "rebuild-from-sink", refused="the sinks hold no batch: nothing to rebuild from"
-        )
-    if not sink.sources:
-        return RecoveryPlan(app, "rebuild-from-sink", refused=(
-            f"the sinks' newest batch ({sink.batch_id}) does not record its source offsets"))  # fmt: skip
-    marker = {
-        "mode": "rebuild-from-sink",
-        "rebuilt_from": {"lineage": sink.lineage, "batch_id": sink.batch_id, "sink": sink.sink},
-        "reason": reason,
-        "at": now,
-    }
-    actions = (
+        return RecoveryPlan(app, name, refused="the sinks hold no batch: nothing to rebuild from")
+    batch = sink.batch_id
+    if not sink.sources or not sink.lineage:
+        return RecoveryPlan(app, name, refused=(
+            f"the sinks' newest batch ({batch}) does not record its lineage and offsets "
+            "(written before highway recorded them)"))  # fmt: skip
+    if batch > 0 and not sink.starts:
+        return RecoveryPlan(app, name, refused=f"the sinks' newest batch ({batch}) does not record its start")
+    stamp = int(now * 1000)
+    marker = {"mode": name, "rebuilt_from": {"lineage": sink.lineage, "batch_id": batch, "sink": sink.sink},
+              "reason": reason, "at": now}  # fmt: skip
+    actions = [
         Action("clear", "", "a new checkpoint (the old one is backed up first)"),
-        Action("write", "metadata", f"a new lineage {new_id}", cp.metadata_text(new_id)),
-        Action("write", "offsets/0", f"resume where {sink.sink} batch {sink.batch_id} ended",
-               cp.offsets_text(sink.sources, int(now * 1000))),
-        Action("write", "commits/0", "batch 0 is what the sinks already hold", cp.COMMIT_TEXT),
-        Action("write", cp.MARKER, "the sink lineage this checkpoint continues", json_text(marker)),
-    )  # fmt: skip
-    return RecoveryPlan(app, "rebuild-from-sink", actions, marker=marker)
+        Action("write", "metadata", f"the sinks' lineage {sink.lineage}", cp.metadata_text(sink.lineage)),
+    ]
+    if batch > 0:
+        actions += [
+            Action("write", f"offsets/{batch - 1}", f"where batch {batch} began",
+                   cp.offsets_text(sink.starts or (), stamp, conf)),
+            Action("write", f"commits/{batch - 1}", f"batch {batch - 1} is done", cp.COMMIT_TEXT),
+        ]  # fmt: skip
+    else:
+        for n, start in enumerate(sink.starts or ()):
+            if start is not None:
+                actions.append(
+                    Action("write", f"sources/{n}/0", "where batch 0 began", cp.initial_offsets_text(start))
+                )
+    actions += [
+        Action("write", f"offsets/{batch}", f"replay batch {batch} (a sink holding it skips it)",
+               cp.offsets_text(sink.sources, stamp, conf)),
+        Action("write", cp.MARKER, "a record of this rebuild", json_text(marker)),
+    ]  # fmt: skip
+    return RecoveryPlan(app, name, tuple(actions), marker=marker)
+
+
+def checkpoint_conf(shuffle_partitions: int, state_store_provider: str) -> dict[str, str]:
+    """The settings a rebuilt offsets file pins, as the app's own session sets them."""
+    return {
+        "spark.sql.shuffle.partitions": str(shuffle_partitions),
+        "spark.sql.streaming.stateStore.providerClass": state_store_provider,
+    }
 
 
 def json_text(doc: Any) -> str:
@@ -319,13 +333,15 @@ def plan_recovery(
     reason: str,
     now: float,
     new_id: str,
+    conf: Mapping[str, str] | None = None,
 ) -> RecoveryPlan:
     """What ``highway checkpoint recover`` does, decided from plain values; ``new_id`` is a fresh query id
-    (only used when metadata is missing and no sink knows the lineage)."""
+    (only used when metadata is missing and no sink knows the lineage); ``conf``: the Spark settings a
+    rebuilt offsets file pins (``checkpoint_conf``)."""
     if mode == "repair":
         return _repair(app, view, sink, findings, new_id)
     if mode == "rebuild-from-sink":
-        return _rebuild(app, sink, reason, now, new_id)
+        return _rebuild(app, sink, reason, now, conf or {})
     return RecoveryPlan(app, mode, refused=f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
 
 

@@ -83,10 +83,12 @@ def _ledger_commit(conn: Connection, spec: SilverSpec | GoldSpec) -> SinkCommit 
         row = postgres.newest_ledger_row(pg, spec.name)
     if row is None:
         return None
-    lineage, batch_id, sources, at = row
-    parsed = json.loads(sources) if sources else None
+    lineage, batch_id, position, at = row
+    found = json.loads(position) if position else {}
+    ends, starts = found.get("sources"), found.get("starts")
     return SinkCommit(spec.warehouse.table, lineage or None, batch_id,
-                      tuple(parsed) if isinstance(parsed, list) else None, at)  # fmt: skip
+                      tuple(ends) if isinstance(ends, list) else None, at,
+                      tuple(starts) if isinstance(starts, list) else None)  # fmt: skip
 
 
 def kafka_earliest(conn: Connection, spec: AppSpec) -> dict[str, dict[int, int]] | None:
@@ -175,9 +177,12 @@ class Recovered:
     after: Examination | None
 
 
-def plan(exam: Examination, mode: str, reason: str, now: float) -> recovery.RecoveryPlan:
+def plan(spec: AppSpec, exam: Examination, mode: str, reason: str, now: float) -> recovery.RecoveryPlan:
+    from highway.spark.session import ROCKSDB_PROVIDER
+
+    conf = recovery.checkpoint_conf(spec.resources.shuffle_partitions, ROCKSDB_PROVIDER)
     return recovery.plan_recovery(
-        exam.app, mode, exam.view, exam.sink, exam.findings, reason, now, str(uuid.uuid4())
+        exam.app, mode, exam.view, exam.sink, exam.findings, reason, now, str(uuid.uuid4()), conf
     )
 
 
@@ -188,7 +193,7 @@ def recover(
     client = s3.client(conn)
     before = examine(conn, spec, client)
     now = time.time()
-    chosen = plan(before, mode, reason, now)
+    chosen = plan(spec, before, mode, reason, now)
     if dry_run or chosen.refused or not chosen.actions:
         return Recovered(chosen, None, before, None)
     ident, _ = backup(conn, spec, client, now)

@@ -156,7 +156,7 @@ class BronzeBatch:
             n_invalid = sum(r["rows"] for r in stats) - n_valid
             app, spark = self.spec.name, batch.sparkSession
             txn = self.lineage.txn_app_id()  # (app, lineage): a new checkpoint's batch 0 is not a replay
-            lineage = {"lineage": self.lineage.id, "sources": self.lineage.sources(batch_id)}
+            lineage = {"lineage": self.lineage.id, **self.lineage.position(batch_id)}
             # a replay of a committed batch: Delta would skip it; report it as replayed, not written again
             if n_valid and already_committed(spark, self.bronze_path, txn, batch_id):
                 self.tally.add(SinkResult("bronze", 0, replayed=True))

@@ -134,7 +134,7 @@ class GoldBatch:
         )
         outcome, retries = self.sink.retrying(
             lambda pg: postgres.write_window_batch(
-                pg, app, batch_id, work, self.lineage.id, self.lineage.sources_json(batch_id)
+                pg, app, batch_id, work, self.lineage.id, self.lineage.position_json(batch_id)
             ),
             f"batch {batch_id} -> PostgreSQL {self.spec.warehouse.table}",
         )

@@ -29,7 +29,7 @@ class Lineage:
         self._id: str | None = None
         self._bound = threading.Event()
         self._s3: Any = None
-        self._last: tuple[int, list[Any]] | None = None  # one read per batch, however many sinks
+        self._last: tuple[int, dict[str, Any]] | None = None  # one read per batch, however many sinks
 
     def bind(self, query_id: str) -> None:
         self._id = str(query_id)
@@ -45,23 +45,23 @@ class Lineage:
         """Delta's ``txnAppId``: a replay of a batch of this lineage is skipped, another lineage's is not."""
         return f"{self.app}:{self.id}"
 
-    def sources(self, batch_id: int) -> list[Any]:
-        """Spark's end offsets of the batch per source (its ``offsets/<batch_id>``), to record with it."""
+    def position(self, batch_id: int) -> dict[str, Any]:
+        """Spark's offsets of the batch (its end and start per source), to record with every commit."""
         from highway.adapters import checkpoint, s3
 
         if self._last is not None and self._last[0] == batch_id:
             return self._last[1]
         if self._s3 is None:
             self._s3 = s3.client(self.conn)
-        found = checkpoint.batch_sources(self._s3, self.conn.lake_bucket, self.checkpoint, batch_id)
+        found = checkpoint.batch_position(self._s3, self.conn.lake_bucket, self.checkpoint, batch_id)
         if found is None:
             raise TerminalError(f"app {self.app}: offsets/{batch_id} of {self.checkpoint} is not readable")
-        self._last = (batch_id, list(found))
-        return self._last[1]
+        self._last = (batch_id, found)
+        return found
 
-    def sources_json(self, batch_id: int) -> str:
-        return json.dumps(self.sources(batch_id), sort_keys=True, separators=(",", ":"))
+    def position_json(self, batch_id: int) -> str:
+        return json.dumps(self.position(batch_id), sort_keys=True, separators=(",", ":"))
 
     def metadata(self, batch_id: int, table: str, **extra: Any) -> str:
-        doc = commit_metadata(self.app, self.id, batch_id, table, self.sources(batch_id), **extra)
+        doc = commit_metadata(self.app, self.id, batch_id, table, self.position(batch_id), **extra)
         return json.dumps(doc, sort_keys=True, separators=(",", ":"))

@@ -103,8 +103,8 @@ class DeltaMergeSink:
                 listed = ", ".join(f"DATE'{d.isoformat()}'" for d in dates)
                 condition = f"t.event_date IN ({listed}) AND t.event_date = s.event_date AND {condition}"
         merge = DeltaTable.forPath(spark, self.path).alias("t").merge(rows.alias("s"), condition)
-        sources = json.loads(batch.sources) if batch.sources else []
-        meta = commit_metadata(self.app, batch.lineage, batch.batch_id, "silver", sources)
+        position = json.loads(batch.sources) if batch.sources else {}
+        meta = commit_metadata(self.app, batch.lineage, batch.batch_id, "silver", position)
         spark.conf.set(USER_METADATA, json.dumps(meta, sort_keys=True))  # MERGE takes no writer option
         try:
             metrics = merge.whenNotMatchedInsertAll().execute()
@@ -167,7 +167,7 @@ class SilverBatch:
 
     def __call__(self, df: DataFrame, batch_id: int) -> None:
         timer = StepTimer(f"{self.spec.name} batch {batch_id}")
-        lineage, sources = self.lineage.id, self.lineage.sources_json(batch_id)
+        lineage, sources = self.lineage.id, self.lineage.position_json(batch_id)
         batch = MicroBatch(first_per_key(clean(df, self.spec)).persist(), batch_id, lineage, sources)
         try:
             timer.lap(f"read {len(batch.rows):,} distinct events")
@@ -190,8 +190,8 @@ class SilverBatch:
         from highway.spark.delta_sink import write_batch
 
         spark = batch.df.sparkSession
-        sources = json.loads(batch.sources) if batch.sources else []
-        meta = json.dumps(commit_metadata(self.spec.name, batch.lineage, batch.batch_id, "dlq", sources))
+        position = json.loads(batch.sources) if batch.sources else {}
+        meta = json.dumps(commit_metadata(self.spec.name, batch.lineage, batch.batch_id, "dlq", position))
         df = spark.createDataFrame(rows, DLQ_COLUMNS).withColumn("failed_at", F.current_timestamp())
         txn = self.lineage.txn_app_id()
         write_batch(df, self.dlq_path, txn, batch.batch_id, meta, self.spec.dlq.partition_by)

@@ -78,7 +78,7 @@ class MicroBatch:
         self.df = df
         self.batch_id = batch_id
         self.lineage = lineage  # the checkpoint's query id: sinks key idempotence on (app, lineage, batch)
-        self.sources = sources  # Spark's end offsets of the batch (JSON), recorded with each commit
+        self.sources = sources  # Spark's offsets of the batch (``batch_position`` JSON), for each commit
         self._rows: list[Row] | None = None
 
     @property
