@@ -37,7 +37,7 @@ HEAVY = (
     "highway.runtime.kubernetes",
     "highway.stack",
 )
-EXPECTED = {"highway_deploy", "highway_reconcile", "highway_app_control"}
+EXPECTED = {"highway_deploy", "highway_reconcile", "highway_app_control", "highway_checkpoint"}
 
 GUARD = r"""
 import json, runpy, socket, sys, time
@@ -98,7 +98,7 @@ def parse(path: Path, tmp_path: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_the_three_dags_exist() -> None:
+def test_the_dags_exist() -> None:
     assert {p.stem for p in DAGS} >= EXPECTED
 
 
@@ -139,6 +139,17 @@ def test_schedules_params_and_tasks(tmp_path: Path) -> None:
     ]
     assert dags["highway_reconcile"]["params"] == ["dry_run", "runtime"]
     assert dags["highway_app_control"]["params"] == ["action", "app", "runtime"]
+    assert dags["highway_checkpoint"]["schedule"] is None
+    assert dags["highway_checkpoint"]["params"] == [
+        "action",
+        "app",
+        "backup",
+        "dry_run",
+        "mode",
+        "reason",
+        "runtime",
+    ]
+    assert dags["highway_checkpoint"]["tasks"] == ["checkpoint"]
 
 
 def test_airflow_dagbag_has_no_import_errors(tmp_path: Path) -> None:

@@ -56,7 +56,12 @@ def test_bench_smoke_writes_report_with_ratios_freshness_and_sinks(tmp_path, sta
     assert (out / "sinks.png").stat().st_size > 10_000
 
     parse = report.split("## DAG parse time")[1]
-    for dag in ("highway_app_control.py", "highway_deploy.py", "highway_reconcile.py"):
+    for dag in (
+        "highway_app_control.py",
+        "highway_checkpoint.py",
+        "highway_deploy.py",
+        "highway_reconcile.py",
+    ):
         row = re.search(rf"\| {dag} \| (\d+) \| ({NUMBER}) \| (\d+) \|", parse)
         assert row, f"no parse time for {dag}:\n{parse}"
         assert float(row.group(2)) > 0

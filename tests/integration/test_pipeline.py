@@ -184,12 +184,18 @@ def _wait_for_warehouse_rows(conn: Any, table: str, at_least: int, timeout: floa
 
 
 @pytest.mark.fault
-def test_silver_sigkill_mid_batch_then_restart(tmp_path, shared_bronze, stack, conn, spark) -> None:
-    """Kill -9 while a batch is half written: in silver Delta and Elasticsearch, not yet in the warehouse.
+def test_silver_sigkill_mid_batch_then_checkpoint_lost_is_rebuilt_from_the_sinks(
+    tmp_path, shared_bronze, stack, conn, spark
+) -> None:
+    """Kill -9 while a batch is half written (in silver Delta and Elasticsearch, not yet in the warehouse),
+    then lose the checkpoint too: the app refuses to start afresh, and a checkpoint rebuilt from the sinks'
+    records replays exactly the half-written batch, so every store ends exactly once.
 
     PostgreSQL is stopped after the first batch, so the next batch is held at its last sink (retrying)
     when the driver and its JVM are killed; nothing of that batch is committed to the checkpoint.
     """
+    from highway.adapters import s3
+
     silver = _silver(shared_bronze, "kill", max_files=1)
     expected = hwtest.distinct_valid_ids(shared_bronze.records)
     log = tmp_path / "silver.log"
@@ -208,8 +214,23 @@ def test_silver_sigkill_mid_batch_then_restart(tmp_path, shared_bronze, stack, c
     half_written = hwtest.es_ids(conn, silver.search.alias)
     assert len(half_written) > seen, "the killed batch had reached Elasticsearch but not the warehouse"
 
+    client = s3.client(conn)
+    s3.delete_keys(
+        client, conn.lake_bucket, sorted(s3.list_sizes(client, conn.lake_bucket, silver.checkpoint))
+    )
+    refused = subprocess.run(
+        [hwtest.HIGHWAY, "run", silver.name], env=hwtest.env_for(shared_bronze.catalog), capture_output=True,
+        text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2 and "checkpoint_missing" in refused.stderr, refused.stderr
+    out = _cli(shared_bronze.catalog, "checkpoint", "recover", silver.name, "--mode", "rebuild-from-sink",
+               "--reason", "lost after a kill")  # fmt: skip
+    assert "replay batch" in out, out
+
     hwtest.run_to_idle(shared_bronze.catalog, silver, log)
     hwtest.sink_audit(spark, conn, silver, expected).assert_exactly_once()
+    indexed = hwtest.heartbeat(conn, silver)["sinks"]["elasticsearch"]["written"]
+    assert indexed < len(expected), f"the rebuilt run re-read from the start: {indexed} documents indexed"
 
 
 @pytest.mark.fault

@@ -14,8 +14,9 @@ from typing import Annotated
 
 import typer
 
+from highway.catalog import AppSpec
 from highway.core.recovery import MODES
-from highway.errors import LeaseRefused, ParamError
+from highway.errors import ParamError
 
 checkpoint_app = typer.Typer(
     help="Inspect, back up, restore and recover an app's streaming checkpoint.", no_args_is_help=True
@@ -24,21 +25,15 @@ AppArg = Annotated[str, typer.Argument(metavar="APP", help="Catalog app name, e.
 
 
 @contextmanager
-def app_lease(app: str, checkpoint: str) -> Iterator[None]:
-    """Hold the checkpoint's lease for the duration: the app is stopped and no driver starts meanwhile."""
-    from highway.core.supervise import lease_name
-    from highway.runtime.supervisor import LeaseHeld, note_holder, take_lease
+def app_lease(app: str) -> Iterator[AppSpec]:
+    """The app's spec, its checkpoint lease held for the duration (no driver runs or starts meanwhile)."""
+    from highway import catalog
+    from highway.ops.checkpoints import app_lease as hold
     from highway.settings import default_home
 
-    try:
-        fd = take_lease(default_home() / "leases" / lease_name(checkpoint), app, checkpoint)
-    except LeaseHeld as held:
-        raise LeaseRefused(f"{held} (a checkpoint is changed only while its app is stopped)") from None
-    try:
-        note_holder(fd, app, None, os.getpid())
-        yield
-    finally:
-        os.close(fd)
+    spec = catalog.get(app)
+    with hold(default_home(), spec):
+        yield spec
 
 
 def _finding_lines(findings: list[dict[str, str]]) -> list[str]:
@@ -102,11 +97,10 @@ def restore_command(
     backup: Annotated[str, typer.Option("--backup", help="Backup id (highway checkpoint backups).")],
 ) -> None:
     """Replace the checkpoint with a backup (the current one is backed up first); the app must be stopped."""
-    from highway import catalog, connection
+    from highway import connection
     from highway.ops import checkpoints
 
-    spec = catalog.get(app)
-    with app_lease(spec.name, spec.checkpoint):
+    with app_lease(app) as spec:
         files = checkpoints.restore(connection.load(), spec, backup)
     print(f"{app}: checkpoint restored from backup {backup} ({files} files)")
 
@@ -119,16 +113,15 @@ def recover_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
 ) -> None:
     """Print the plan, back up, mend the checkpoint, and record an audit entry; the app must be stopped."""
-    from highway import catalog, connection
+    from highway import connection
     from highway.ops import checkpoints
 
     if mode not in MODES:
         raise ParamError("--mode", mode, ", ".join(MODES))
     if not reason.strip():
         raise ParamError("--reason", reason, "a non-empty text saying why")
-    spec = catalog.get(app)
     who = os.environ.get("USER") or f"uid {os.getuid()}"
-    with app_lease(spec.name, spec.checkpoint):
+    with app_lease(app) as spec:
         done = checkpoints.recover(connection.load(), spec, mode, reason, dry_run=dry_run, who=who)
     for line in done.plan.lines():
         print(line)

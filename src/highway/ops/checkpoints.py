@@ -7,10 +7,14 @@ deletes and writes under the checkpoint, always after a backup. No Spark is need
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from highway.adapters import checkpoint as store
@@ -19,10 +23,13 @@ from highway.catalog import AppSpec, BronzeSpec, GoldSpec, SilverSpec
 from highway.connection import Connection
 from highway.core import recovery
 from highway.core.checkpoint import CheckpointView, Finding, SinkCommit, newest_commit
-from highway.errors import TerminalError
+from highway.errors import LeaseRefused, TerminalError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from highway.core.k8s.status import AppStatus
+    from highway.runtime.base import AppRuntime
 
 BACKUPS = "_backups/checkpoints"
 AUDIT = "_audit/checkpoints"
@@ -220,3 +227,42 @@ def _audit(
         "before": before.to_dict(), "after": after.to_dict(),
     }  # fmt: skip
     s3.put_json(client, conn.lake_bucket, f"{AUDIT}/{spec.name}/{_stamp(now)}.json", entry)
+
+
+# ---- the app stopped, its lease held ---------------------------------------------------------------
+
+
+@contextmanager
+def app_lease(home: Path, spec: AppSpec) -> Iterator[None]:
+    """Hold the checkpoint's lease (``<home>/leases``, the lock a local driver holds) for the duration."""
+    from highway.core.supervise import lease_name
+    from highway.runtime.supervisor import LeaseHeld, note_holder, take_lease
+
+    try:
+        fd = take_lease(home / "leases" / lease_name(spec.checkpoint), spec.name, spec.checkpoint)
+    except LeaseHeld as held:
+        raise LeaseRefused(f"{held} (a checkpoint is changed only while its app is stopped)") from None
+    try:
+        note_holder(fd, spec.name, None, os.getpid())
+        yield
+    finally:
+        os.close(fd)
+
+
+def while_stopped(
+    runtime: AppRuntime, spec: AppSpec, home: Path | None, act: Callable[[], Any], timeout: float = 300.0
+) -> tuple[Any, AppStatus | None]:
+    """Stop the app if it runs, ``act`` under its lease (local runtime: ``home``; on Kubernetes the stopped
+    StatefulSet fences it), then start it again if it was running. Returns (what ``act`` returned, the
+    status after the restart, or None when it was not running)."""
+    from contextlib import nullcontext
+
+    was_running = runtime.status(spec.name).state in ("running", "starting", "failing")
+    if was_running:
+        runtime.stop(spec.name, timeout)
+    try:
+        with app_lease(home, spec) if home is not None else nullcontext():
+            result = act()
+    finally:
+        after = runtime.start(spec.name) if was_running else None
+    return result, after
