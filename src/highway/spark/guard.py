@@ -12,7 +12,9 @@ from highway.core import recovery
 from highway.errors import CheckpointRefused, LeaseRefused
 
 LEASE_FD_ENV = "HIGHWAY_LEASE_FD"  # set by the local runtime's supervisor: it took the lease for us
+SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 _held: list[int] = []  # the lease's descriptor, open for the life of the process
+_k8s: list[Any] = []  # the Kubernetes Lease a driver in a pod holds (highway.runtime.lease.CheckpointLease)
 
 
 def hold_lease(spec: AppSpec) -> None:
@@ -29,7 +31,10 @@ def hold_lease(spec: AppSpec) -> None:
             return
         except OSError:
             pass  # not inherited after all: take it ourselves
-    if os.environ.get("KUBERNETES_SERVICE_HOST") or _held:
+    if _held or _k8s:
+        return
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        _k8s.append(_pod_lease(spec))
         return
     lock = default_home() / "leases" / lease_name(spec.checkpoint)
     try:
@@ -38,6 +43,30 @@ def hold_lease(spec: AppSpec) -> None:
         raise LeaseRefused(str(held)) from None
     note_holder(fd, spec.name, None, os.getpid())
     _held.append(fd)
+
+
+def _pod_lease(spec: AppSpec) -> Any:
+    """In a pod: the checkpoint's ``coordination.k8s.io`` Lease, held as the pod (its name: the identity)."""
+    import socket
+    from pathlib import Path
+
+    from kubernetes import client, config
+
+    from highway.core.lease import lease_object_name
+    from highway.runtime.lease import CheckpointLease
+
+    config.load_incluster_config()
+    namespace = Path(SA_NAMESPACE).read_text().strip()
+    identity = os.environ.get("HOSTNAME") or socket.gethostname()
+    return CheckpointLease(
+        client.ApiClient(), namespace, lease_object_name(spec.checkpoint), identity
+    ).acquire()
+
+
+def check_lease() -> None:
+    """Before a commit: raise ``LeaseRefused`` if this driver's Kubernetes Lease can no longer be trusted."""
+    for lease in _k8s:
+        lease.check()
 
 
 def _say(line: str) -> None:

@@ -46,9 +46,14 @@ class Lineage:
         return f"{self.app}:{self.id}"
 
     def position(self, batch_id: int) -> dict[str, Any]:
-        """Spark's offsets of the batch (its end and start per source), to record with every commit."""
-        from highway.adapters import checkpoint, s3
+        """Spark's offsets of the batch (its end and start per source), to record with every commit.
 
+        Every batch function asks for it before its first commit: a driver that lost its checkpoint lease
+        (``highway.spark.guard.check_lease``) stops there."""
+        from highway.adapters import checkpoint, s3
+        from highway.spark.guard import check_lease
+
+        check_lease()
         if self._last is not None and self._last[0] == batch_id:
             return self._last[1]
         if self._s3 is None:

@@ -56,6 +56,8 @@ DRIVER_RULES: list[dict[str, Any]] = [
         "resources": ["pods", "configmaps"],
         "verbs": ["create", "get", "list", "watch", "delete", "deletecollection"],
     },
+    # the checkpoint's Lease (highway.runtime.lease): one driver per checkpoint, fenced by the API server
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "create", "update"]},
 ]
 
 
