@@ -47,7 +47,7 @@ def table(rows: list[StatusRow]) -> Table:
             "-" if r.rate is None else f"{r.rate:,.0f}",
             lag,
             str(r.restarts),
-            f"{decision}: {r.reason}",
+            f"{decision}: {r.reason}" + (f"; checkpoint {r.checkpoint}" if r.checkpoint else ""),
         )
     return out
 

@@ -214,3 +214,14 @@ def test_modes_allowed_by_each_recovery_policy() -> None:
     assert recovery.modes_for("repair") == ("repair",)
     assert recovery.modes_for("rebuild-from-sink") == ("repair", "rebuild-from-sink")
     assert recovery.plan_recovery(APP, "reset", view(), None, [], "x", 0, "n").refused
+
+
+def test_a_drivers_failure_is_told_apart_as_a_checkpoint_problem_or_not() -> None:
+    refusal = recovery.refusal_line(APP, recovery.inspect(APP, cp.parse_checkpoint({}, {}), sink()))
+    assert recovery.checkpoint_failure(refusal) == cp.CHECKPOINT_MISSING
+    spark = (
+        "[STREAM_FAILED] ... [STATE_STORE_CHECKPOINT_LOCATION_NOT_EMPTY] The checkpoint location ... batch 0"
+    )
+    assert recovery.checkpoint_failure(spark) == cp.ORPHAN_TEMP_FILE
+    assert recovery.checkpoint_failure("PostgreSQL at 127.0.0.1:5432 is not reachable") is None
+    assert recovery.checkpoint_failure(None) is None

@@ -62,7 +62,8 @@ class CheckpointOperator(_AppOperator):
         hook = self.runtime_hook(context)
         settings = hook.settings()
         home = settings.get("home") if settings.get("kind") == "local" else None
-        reason = str(params.get("reason") or "").strip()
+        given = params.get("reason")
+        reason = str(given or "").strip()
         if action == "restore":
             ident = str(params.get("backup") or "")
 
@@ -73,7 +74,7 @@ class CheckpointOperator(_AppOperator):
             if mode not in MODES:
                 raise ParamError("mode", mode, ", ".join(MODES))
             if not reason:
-                raise ParamError("reason", reason, "a non-empty text saying why (it goes to the audit entry)")
+                raise ParamError("reason", given, "a non-empty text saying why (it goes to the audit entry)")
             who = f"airflow {context['dag'].dag_id} run {context['run_id']}"
 
             def act() -> Any:
@@ -82,6 +83,11 @@ class CheckpointOperator(_AppOperator):
         from pathlib import Path
 
         result, after = checkpoints.while_stopped(hook.runtime(), spec, Path(home) if home else None, act)
+        if after is not None:
+            from highway.ops.reconcile import clear_failed
+
+            if clear_failed(self.records(), spec, f"checkpoint {action} by an operator"):
+                self.log.info("%s: cleared its 'failed' mark; reconcile looks after it again", spec.name)
         return self._done(spec.name, action, result, after)
 
     def _done(self, app: str, action: str, result: Any, after: Any) -> dict[str, Any]:

@@ -63,17 +63,8 @@ def get_json(s3: S3Client, bucket: str, key: str) -> Any:
 
 def get_json_or_none(s3: S3Client, bucket: str, key: str) -> Any:
     """``get_json``, or None when the object does not exist yet (an app that never reported)."""
-    from botocore.exceptions import ClientError
-
-    try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code", "") in {"NoSuchKey", "404"}:
-            return None
-        raise _wrap(exc, f"get s3://{bucket}/{key}") from exc
-    except Exception as exc:
-        raise _wrap(exc, f"get s3://{bucket}/{key}") from exc
-    return json.loads(body)
+    text = get_text(s3, bucket, key)
+    return None if text is None else json.loads(text)
 
 
 def list_sizes(s3: S3Client, bucket: str, prefix: str, start_after: str = "") -> dict[str, int]:

@@ -348,6 +348,25 @@ def plan_recovery(
 # ---- what an app does on start ---------------------------------------------------------------------
 
 
+# Spark's own errors about a checkpoint it cannot use (when the app's check before the start missed it)
+SPARK_CHECKPOINT_ERRORS = {
+    "STATE_STORE_CHECKPOINT_LOCATION_NOT_EMPTY": cp.ORPHAN_TEMP_FILE,
+    "MISSING_METADATA_FILE": cp.MISSING_METADATA,
+    "CONCURRENT_QUERY": "concurrent_query",
+}
+REFUSED = "checkpoint refused: "
+
+
+def checkpoint_failure(error: str | None) -> str | None:
+    """The checkpoint problem a driver failed on (its heartbeat's ``error``): the app's own refusal (its
+    code) or one of Spark's checkpoint errors; None for any other failure."""
+    if not error:
+        return None
+    if REFUSED in error:
+        return error.split(REFUSED, 1)[1].split(":", 1)[0].strip() or "checkpoint"
+    return next((code for name, code in SPARK_CHECKPOINT_ERRORS.items() if name in error), None)
+
+
 def modes_for(policy: str) -> tuple[str, ...]:
     """The recoveries an app may try by itself under its catalog ``recovery.policy``, in order."""
     return {"manual": (), "repair": ("repair",), "rebuild-from-sink": ("repair", "rebuild-from-sink")}.get(

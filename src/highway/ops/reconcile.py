@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from highway.catalog import AppSpec
+from highway.core import recovery
 from highway.core.health import Decision, evaluate, history_from_json, history_to_json, policy_for
 from highway.errors import HighwayError
 from highway.ops.observe import HEALTH, AppView, Records, observe
@@ -76,6 +77,68 @@ def health_record(view: AppView, decision: Decision, acted: str, now: float) -> 
     }
 
 
+def checkpoint_problem(view: AppView) -> str | None:
+    """The checkpoint problem the app's driver last failed on (its heartbeat's error), while it is being
+    restarted (a driver alive now may be the next attempt, still checking its checkpoint), if any."""
+    hb = view.heartbeat or {}
+    status = view.status
+    restarting = status.state in ("starting", "failing") or (
+        status.state == "running" and status.restarts > 0
+    )
+    if not restarting or hb.get("state") != "failed":
+        return None
+    return recovery.checkpoint_failure(str(hb.get("error") or ""))
+
+
+def handle_checkpoint(
+    runtime: AppRuntime, records: Records, view: AppView, problem: str, dry_run: bool, now: float
+) -> tuple[str, dict[str, Any]]:
+    """Inspect the checkpoint; recover it when the catalog's ``recovery.policy`` allows (the app stopped
+    and its lease held meanwhile, then started again), else leave it to an operator with the plan."""
+    from highway.ops import checkpoints
+
+    spec, view_state = view.spec, view.status.state
+    exam = checkpoints.examine(records.conn, spec)
+    policy = spec.recovery.policy
+    reason = f"reconcile: the app fails to start on its checkpoint ({problem})"
+    plans = [checkpoints.plan(spec, exam, mode, reason, now) for mode in recovery.MODES]
+    allowed = recovery.modes_for(policy)
+    usable = next((p for p in plans if not p.refused and p.mode in allowed), None)
+    record: dict[str, Any] = {
+        "at": now, "problem": problem, "policy": policy,
+        "findings": [f.to_dict() for f in exam.findings], "plans": [p.lines() for p in plans],
+    }  # fmt: skip
+    if usable is not None and view_state == "running":
+        acted = (
+            f"waiting: the driver now running checks its checkpoint ({problem}) itself under policy {policy}"
+        )
+        record["line"] = acted
+        return acted, record
+    if usable is None or dry_run:
+        if usable is not None:
+            acted = f"would recover the checkpoint by {usable.mode} (dry run)"
+        else:
+            offered = next((p.mode for p in plans if not p.refused), None)
+            hint = (
+                f"highway checkpoint recover {spec.name} --mode {offered}" if offered else "no plan applies"
+            )
+            acted = f"needs an operator: checkpoint {problem} (recovery policy {policy}; {hint})"
+        record["line"] = acted
+        return acted, record
+    home = getattr(runtime, "home", None)
+    result, after = checkpoints.while_stopped(
+        runtime,
+        spec,
+        home,
+        lambda: checkpoints.recover(records.conn, spec, usable.mode, reason, who="reconcile"),
+    )
+    acted = f"recovered the checkpoint ({problem}) by {usable.mode}, backup {result.backup_id}; restarted"
+    if result.plan.refused:
+        acted = f"needs an operator: {result.plan.lines()[0]}"
+    record.update(line=acted, backup=result.backup_id, after=after.line() if after is not None else None)
+    return acted, record
+
+
 def reconcile_app(
     runtime: AppRuntime, records: Records, spec: AppSpec, dry_run: bool, clock: Clock = time.time
 ) -> Outcome:
@@ -84,7 +147,11 @@ def reconcile_app(
     now = clock()
     decision = decide(view, records, now)
     acted = "none"
-    if decision.action == "restart":
+    problem = checkpoint_problem(view)
+    checkpoint: dict[str, Any] | None = None
+    if problem is not None:  # a restart cannot help: the checkpoint is mended first, or left to a person
+        acted, checkpoint = handle_checkpoint(runtime, records, view, problem, dry_run, now)
+    elif decision.action == "restart":
         if dry_run:
             acted = "would restart (dry run)"
         else:
@@ -95,7 +162,10 @@ def reconcile_app(
     elif decision.action == "wait":
         acted = f"waiting {decision.retry_after or 0:.0f} s (backoff)"
     if not dry_run:
-        records.write(spec, HEALTH, health_record(view, decision, acted, now))
+        doc = health_record(view, decision, acted, now)
+        previous = (records.read(spec, HEALTH) or {}).get("checkpoint")
+        doc["checkpoint"] = checkpoint or previous  # the last checkpoint action stays visible
+        records.write(spec, HEALTH, doc)
     written = (view.heartbeat or {}).get("written_at")
     age = now - float(written) if isinstance(written, int | float) else None
     return Outcome(spec.name, view.status.state, decision, acted, age, view.lag, time.monotonic() - started)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from highway.catalog import AppSpec
 from highway.errors import HighwayError
-from highway.ops.observe import Records, observe
+from highway.ops.observe import HEALTH, AppView, Records, observe
 from highway.ops.reconcile import Clock, decide
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ class StatusRow:
     decision: str  # none | restart | wait | fail, or error
     reason: str
     failed: str | None
+    checkpoint: str | None = None  # a checkpoint problem, or the last recovery reconcile made
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,6 +99,20 @@ def status_rows(
                 decision=decision.action,
                 reason=reason,
                 failed=decision.history.failed,
+                checkpoint=_checkpoint_line(view, records),
             )
         )
     return rows
+
+
+def _checkpoint_line(view: AppView, records: Records) -> str | None:
+    """What the app's checkpoint needs or had: the driver's refusal, else reconcile's last action on it."""
+    from highway.core.recovery import checkpoint_failure
+
+    hb = view.heartbeat or {}
+    if hb.get("state") == "failed":
+        problem = checkpoint_failure(str(hb.get("error") or ""))
+        if problem is not None:
+            return f"refused: {problem}"
+    record = (records.read(view.spec, HEALTH) or {}).get("checkpoint")
+    return str(record.get("line")) if isinstance(record, dict) and record.get("line") else None
