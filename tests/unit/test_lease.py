@@ -1,4 +1,4 @@
-"""The checkpoint Lease's decisions (pure): who may create, take or renew it, and how long a holder trusts it."""
+"""The checkpoint Lease's decisions (pure): who may create, take or renew it; how long a holder trusts it."""
 
 from __future__ import annotations
 
