@@ -23,7 +23,7 @@ from highway.catalog import AppSpec, BronzeSpec, GoldSpec, SilverSpec
 from highway.connection import Connection
 from highway.core import recovery
 from highway.core.checkpoint import CheckpointView, Finding, SinkCommit, newest_commit
-from highway.errors import LeaseRefused, TerminalError
+from highway.errors import LeaseRefused, TerminalError, TransientError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -69,14 +69,23 @@ class Examination:
 
 
 def sink_position(conn: Connection, spec: AppSpec, client: S3Client) -> SinkCommit | None:
-    """Where the app's sinks stopped: the newest commit of any of them that records its batch."""
+    """Where the app's sinks stopped: the newest commit of any of them that records its batch.
+
+    Silver writes its Delta table before the warehouse, so the ledger never leads it, and its sinks are
+    idempotent by key: with PostgreSQL out of reach, silver is checked against its Delta tables alone
+    (the warehouse sink then rides the outage out as usual). Gold has only the ledger: an outage is
+    raised (``TransientError``; the driver waits for it at start)."""
     bucket = conn.lake_bucket
     found: list[SinkCommit | None] = []
     if isinstance(spec, BronzeSpec | SilverSpec):
         found.append(store.delta_sink_commit(client, bucket, spec.sink.table, spec.sink.table))
         found.append(store.delta_sink_commit(client, bucket, spec.dlq.table, spec.dlq.table))
     if isinstance(spec, SilverSpec | GoldSpec):
-        found.append(_ledger_commit(conn, spec))
+        try:
+            found.append(_ledger_commit(conn, spec))
+        except TransientError:
+            if isinstance(spec, GoldSpec):
+                raise
     return newest_commit(found)
 
 

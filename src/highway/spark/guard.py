@@ -6,12 +6,15 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from highway.catalog import AppSpec
+from highway.catalog import AppSpec, GoldSpec, SilverSpec
 from highway.connection import Connection
 from highway.core import recovery
 from highway.errors import CheckpointRefused, LeaseRefused
 
 LEASE_FD_ENV = "HIGHWAY_LEASE_FD"  # set by the local runtime's supervisor: it took the lease for us
+START_RETRY_SECONDS = (
+    60.0  # a store out of reach at start is waited for this long (silver/gold: their sink's)
+)
 SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
 _held: list[int] = []  # the lease's descriptor, open for the life of the process
 _k8s: list[Any] = []  # the Kubernetes Lease a driver in a pod holds (highway.runtime.lease.CheckpointLease)
@@ -76,9 +79,16 @@ def _say(line: str) -> None:
 def checked_start(spec: AppSpec, conn: Connection, reporter: Any) -> None:
     """Examine the checkpoint against the sinks; recover by itself as far as ``spec.recovery.policy``
     allows; refuse with one line otherwise (``CheckpointRefused``, also the final heartbeat's error)."""
+    import time
+
+    from highway.core.retry import retry_transient
     from highway.ops import checkpoints
 
-    exam = checkpoints.examine(conn, spec)
+    wait = spec.warehouse.retry_seconds if isinstance(spec, SilverSpec | GoldSpec) else START_RETRY_SECONDS
+    exam, _ = retry_transient(
+        lambda: checkpoints.examine(conn, spec), f"app {spec.name}: read its checkpoint and sinks' commits",
+        wait, time.monotonic, time.sleep, _say,
+    )  # fmt: skip
     line = recovery.refusal_line(spec.name, exam.findings)
     for mode in recovery.modes_for(spec.recovery.policy) if line else ():
         why = f"automatic ({spec.recovery.policy} policy): {line}"
