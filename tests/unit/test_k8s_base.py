@@ -119,11 +119,17 @@ def test_runtime_rules_are_exactly_what_the_runtime_does() -> None:
     assert len(triples) == len(set(triples)) == 13
 
 
-def test_driver_role_only_touches_pods_and_configmaps() -> None:
-    assert {res for rule in DRIVER_RULES for res in rule["resources"]} == {"pods", "configmaps"}
-    assert all(rule["apiGroups"] == [""] for rule in DRIVER_RULES)
+def test_driver_role_only_touches_pods_configmaps_and_its_checkpoint_lease() -> None:
+    by_group = {
+        group: {res for rule in DRIVER_RULES if group in rule["apiGroups"] for res in rule["resources"]}
+        for rule in DRIVER_RULES
+        for group in rule["apiGroups"]
+    }
+    assert by_group == {"": {"pods", "configmaps"}, "coordination.k8s.io": {"leases"}}
     for verb in ("create", "get", "list", "watch", "delete", "deletecollection"):
         assert granted(DRIVER_RULES, "pods", verb)
+    lease_verbs = {v for rule in DRIVER_RULES if "leases" in rule["resources"] for v in rule["verbs"]}
+    assert lease_verbs == {"get", "create", "update"}  # no list, watch or delete
 
 
 def test_roles_are_bound_to_their_service_accounts() -> None:
