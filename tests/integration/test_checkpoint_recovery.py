@@ -150,6 +150,17 @@ def test_a_lost_checkpoint_with_new_events_is_refused_then_rebuilt_from_the_sink
     entry = json.loads(s3.get_text(client, bucket, entries[-1]) or "{}")
     assert entry["mode"] == "rebuild-from-sink" and entry["why"] == "test rebuild-from-sink"
     assert entry["backup"] in app.cli("checkpoint", "backups", app.spec.name).stdout.split()
+    # restore round trip: back to the backup the rebuild took (no checkpoint), then to the rebuilt one
+    restored = app.cli("checkpoint", "restore", app.spec.name, "--backup", entry["backup"])
+    assert restored.returncode == 0, restored.stderr
+    assert codes(app.inspect()) == {"checkpoint_missing"}
+    newest = app.cli("checkpoint", "backups", app.spec.name).stdout.split()[-1]  # restore backs up first
+    assert app.cli("checkpoint", "restore", app.spec.name, "--backup", newest).returncode == 0
+    assert app.inspect() == rebuilt
+    unknown = app.cli("checkpoint", "restore", app.spec.name, "--backup", "19990101T000000000Z")
+    assert (
+        unknown.returncode == 2 and "no checkpoint backup '19990101T000000000Z'; allowed: " in unknown.stderr
+    )
     app.run_to_idle()
     app.audit(spark)
 
