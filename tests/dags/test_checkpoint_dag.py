@@ -61,7 +61,7 @@ def _wait(what: str, check: Callable[[], Any], timeout: float) -> Any:
         found = check()
         if found:
             return found
-        time.sleep(0.5)
+        time.sleep(0.5)  # the poll interval of a wait with a deadline, not a pause
     raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 

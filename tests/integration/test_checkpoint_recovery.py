@@ -214,7 +214,7 @@ def _wait_for_lease(app: App, pid: int, timeout: float = 60) -> None:
                 return
         except (OSError, ValueError):
             pass
-        time.sleep(0.2)
+        time.sleep(0.2)  # the poll interval of a wait with a deadline, not a pause
     raise AssertionError(f"`highway run` (pid {pid}) did not take the lease {lock} within {timeout} s")
 
 

@@ -41,7 +41,7 @@ def test_a_second_driver_is_refused_until_the_first_lease_runs_out(driver_api: A
                 break
             except LeaseRefused:
                 assert time.monotonic() < deadline, "the stale lease was never taken over"
-                time.sleep(0.5)
+                time.sleep(0.5)  # poll interval (the deadline is above)
         with pytest.raises(LeaseRefused, match="lost"):
             first.check()  # it stopped trusting its lease before the second could take it
         second.check()
