@@ -107,7 +107,10 @@ def app(tmp_path_factory: pytest.TempPathFactory, stack: Any) -> Iterator[App]:
     yield App(catalog, spec, tmp)
 
 
-def test_a_kill_in_the_first_batch_leaves_a_temp_file_that_repair_removes(app: App, spark: Any) -> None:
+def test_a_kill_in_the_first_batch_leaves_a_temp_file_the_next_start_removes(app: App, spark: Any) -> None:
+    """Issue 11's stranded app: a temp file in batch 0's offsets made every start fail. Inspect names it;
+    the next driver removes it under its lease on any recovery policy (Spark never reads it), says so,
+    and records it in the checkpoint audit."""
     from highway.adapters import s3
 
     app.produce(500)
@@ -115,13 +118,25 @@ def test_a_kill_in_the_first_batch_leaves_a_temp_file_that_repair_removes(app: A
     orphan = f"offsets/.0.{uuid.uuid4()}.tmp"
     s3.put_text(app.s3(), _conn().lake_bucket, app.checkpoint_key(orphan), FIXTURE_OFFSETS.read_text())
     report = app.inspect()
-    assert codes(report) == {"orphan_temp_file"} and report["temp_files"] == [orphan]
-    line = app.refused()
-    assert "orphan_temp_file" in line and f"highway checkpoint recover {app.spec.name} --mode repair" in line
-    assert f"delete {orphan}" in app.recover("repair")
-    assert app.inspect()["ok"]
-    app.run_to_idle()
+    assert codes(report) == {"orphan_temp_file"} and report["temp_files"] == [orphan] and report["ok"]
+    assert app.spec.recovery.policy == "manual"
+    log = app.run_to_idle().read_text()
+    assert f"{app.spec.name}: tidy:\n  delete {orphan}: a temp file a killed write left" in log
+    assert s3.get_text(app.s3(), _conn().lake_bucket, app.checkpoint_key(orphan)) is None
+    entries = audit_entries(app)
+    assert [(e["mode"], e["backup"], [a["path"] for a in e["actions"]]) for e in entries] == [
+        ("tidy", None, [orphan])
+    ]
+    assert entries[0]["who"].startswith(f"app {app.spec.name} (pid ")
     app.audit(spark)
+
+
+def audit_entries(app: App) -> list[dict[str, Any]]:
+    from highway.adapters import s3
+
+    conn = _conn()
+    keys = sorted(s3.list_sizes(app.s3(), conn.lake_bucket, f"_audit/checkpoints/{app.spec.name}/"))
+    return [json.loads(s3.get_text(app.s3(), conn.lake_bucket, key) or "{}") for key in keys]
 
 
 def test_a_lost_checkpoint_with_new_events_is_refused_then_rebuilt_from_the_sinks(
@@ -146,7 +161,7 @@ def test_a_lost_checkpoint_with_new_events_is_refused_then_rebuilt_from_the_sink
     assert rebuilt["ok"] and rebuilt["lineage"] == before["lineage"]  # the sinks' lineage continues
     assert rebuilt["offsets"] == report["sinks"]["sources"]  # it resumes exactly where the sinks stopped
     entries = sorted(s3.list_sizes(client, bucket, f"{AUDIT}/{app.spec.name}/"))
-    assert len(entries) == 2  # the repair above, this rebuild
+    assert len(entries) == 2  # the tidy above, this rebuild
     entry = json.loads(s3.get_text(client, bucket, entries[-1]) or "{}")
     assert entry["mode"] == "rebuild-from-sink" and entry["why"] == "test rebuild-from-sink"
     assert entry["backup"] in app.cli("checkpoint", "backups", app.spec.name).stdout.split()

@@ -78,18 +78,30 @@ def test_delta_commit_info_reads_the_user_metadata_of_a_real_commit() -> None:
                                  "t/_delta_log/00000000000000000002.json"])[0].endswith("2.json")  # fmt: skip
 
 
-def test_a_kill_during_the_first_batch_leaves_an_orphan_temp_file_which_repair_removes() -> None:
-    keys = {"offsets/.0.8f2b4d1e-7c5a-4e59-9a0e-3d2c1b0a9f8e.tmp": 1066, "offsets/": 0, "": 0}
+def test_a_kill_during_the_first_batch_leaves_a_temp_file_the_next_driver_tidies_on_any_policy() -> None:
+    temp = "offsets/.0.8f2b4d1e-7c5a-4e59-9a0e-3d2c1b0a9f8e.tmp"
+    keys = {temp: 1066, "offsets/": 0, "": 0}
     v = cp.parse_checkpoint(keys, {})
     found = recovery.inspect(APP, v, None)
-    assert codes(found) == [cp.ORPHAN_TEMP_FILE]
-    line = recovery.refusal_line(APP, found)
-    assert line is not None and "orphan_temp_file" in line and "--mode repair" in line
+    assert codes(found) == [cp.ORPHAN_TEMP_FILE] and found[0].severity == "tidy"
+    assert recovery.refusal_line(APP, found) is None  # not a reason to refuse: the start tidies it
+    tidy = recovery.tidy_plan(APP, v)
+    assert tidy is not None and tidy.mode == recovery.TIDY
+    assert [(a.kind, a.path) for a in tidy.actions] == [("delete", temp)]
+    assert recovery.tidy_plan(APP, cp.parse_checkpoint({"offsets/0": 10, "": 0}, {})) is None
     plan = recovery.plan_recovery(APP, "repair", v, None, found, "kill", 0.0, "new")
-    assert plan.refused is None
-    assert [(a.kind, a.path) for a in plan.actions] == [
-        ("delete", "offsets/.0.8f2b4d1e-7c5a-4e59-9a0e-3d2c1b0a9f8e.tmp")
-    ]
+    assert plan.refused is None and [(a.kind, a.path) for a in plan.actions] == [("delete", temp)]
+
+
+def test_a_temp_file_beside_a_real_fault_still_refuses_on_the_real_fault() -> None:
+    keys = {"offsets/.1.x.tmp": 5, "offsets/0": 10, "commits/0": 5, "": 0}
+    v = cp.parse_checkpoint(
+        keys, {"offsets/0": (FIXTURES / "offsets" / "3").read_text(), "commits/0": cp.COMMIT_TEXT}
+    )
+    found = recovery.inspect(APP, v, None)
+    assert {cp.ORPHAN_TEMP_FILE, cp.MISSING_METADATA} <= set(codes(found))
+    line = recovery.refusal_line(APP, found)
+    assert line is not None and "missing_metadata" in line and "orphan_temp_file" not in line
 
 
 STARTS = {"shop.events.dev1": {"0": 300, "1": 450, "2": 350, "3": 260}}

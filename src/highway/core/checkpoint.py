@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 MARKER = "highway.json"
-Severity = Literal["info", "repairable", "blocking"]
+Severity = Literal["info", "tidy", "repairable", "blocking"]
 
 # stable finding codes (tests, the DAG and operators match on these)
 ORPHAN_TEMP_FILE = "orphan_temp_file"

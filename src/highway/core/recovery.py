@@ -26,7 +26,12 @@ def _f(code: str, severity: cp.Severity, message: str, path: str | None = None) 
 
 def _file_findings(view: CheckpointView) -> list[Finding]:
     found = [
-        _f(cp.ORPHAN_TEMP_FILE, "repairable", f"{key}: a write that never finished its rename", key)
+        _f(
+            cp.ORPHAN_TEMP_FILE,
+            "tidy",
+            f"{key}: a write that never finished its rename (the next driver start removes it)",
+            key,
+        )
         for key in view.temp_files
     ]
     for bad in view.bad_files:
@@ -186,8 +191,9 @@ def inspect(
 
 
 def blocking(findings: Sequence[Finding]) -> list[Finding]:
-    """What stops an app from starting: everything but the informational findings."""
-    return [f for f in findings if f.severity != "info"]
+    """What stops an app from starting: everything but the informational findings and the temp files a
+    driver tidies by itself."""
+    return [f for f in findings if f.severity not in ("info", "tidy")]
 
 
 def refusal_line(app: str, findings: Sequence[Finding]) -> str | None:
@@ -232,6 +238,20 @@ class RecoveryPlan:
         return [f"{self.app}: {self.mode}:"] + [
             f"  {a.kind} {a.path or '(checkpoint)'}: {a.why}" for a in self.actions
         ]
+
+
+TIDY = "tidy"  # what a driver does by itself on any policy: remove the temp files a killed write left
+
+
+def tidy_plan(app: str, view: CheckpointView) -> RecoveryPlan | None:
+    """The temp files a killed driver left (s3a's rename is copy + delete), removed by the next driver under
+    its lease whatever the policy: Spark never reads them, and the write they belonged to either finished
+    its copy (the real file exists) or never happened (the batch is planned again). None: nothing to tidy."""
+    if not view.temp_files:
+        return None
+    return RecoveryPlan(
+        app, TIDY, tuple(Action("delete", key, "a temp file a killed write left") for key in view.temp_files)
+    )
 
 
 def _repair(
@@ -338,6 +358,8 @@ def plan_recovery(
     """What ``highway checkpoint recover`` does, decided from plain values; ``new_id`` is a fresh query id
     (only used when metadata is missing and no sink knows the lineage); ``conf``: the Spark settings a
     rebuilt offsets file pins (``checkpoint_conf``)."""
+    if mode == TIDY:
+        return tidy_plan(app, view) or RecoveryPlan(app, TIDY)
     if mode == "repair":
         return _repair(app, view, sink, findings, new_id)
     if mode == "rebuild-from-sink":

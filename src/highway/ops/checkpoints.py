@@ -212,7 +212,9 @@ def recover(
     chosen = plan(spec, before, mode, reason, now)
     if dry_run or chosen.refused or not chosen.actions:
         return Recovered(chosen, None, before, None)
-    ident, _ = backup(conn, spec, client, now)
+    # temp files hold nothing to restore: a tidy takes no backup (frequent kills must not rotate out the
+    # operator's backups)
+    ident = "" if mode == recovery.TIDY else backup(conn, spec, client, now)[0]
     bucket, prefix = conn.lake_bucket, store.prefix_of(spec.checkpoint)
     for action in chosen.actions:
         if action.kind == "clear":
@@ -231,7 +233,7 @@ def _audit(
     before: Examination, after: Examination, reason: str, who: str, now: float,
 ) -> None:  # fmt: skip
     entry = {
-        "app": spec.name, "at": now, "who": who, "why": reason, "mode": chosen.mode, "backup": ident,
+        "app": spec.name, "at": now, "who": who, "why": reason, "mode": chosen.mode, "backup": ident or None,
         "actions": [{"kind": a.kind, "path": a.path, "why": a.why} for a in chosen.actions],
         "before": before.to_dict(), "after": after.to_dict(),
     }  # fmt: skip

@@ -89,6 +89,17 @@ def checked_start(spec: AppSpec, conn: Connection, reporter: Any) -> None:
         lambda: checkpoints.examine(conn, spec), f"app {spec.name}: read its checkpoint and sinks' commits",
         wait, time.monotonic, time.sleep, _say,
     )  # fmt: skip
+    if recovery.tidy_plan(spec.name, exam.view) is not None:
+        done = checkpoints.recover(
+            conn,
+            spec,
+            recovery.TIDY,
+            "a killed driver left temp files",
+            who=f"app {spec.name} (pid {os.getpid()})",
+        )
+        for text in done.plan.lines():
+            _say(text)
+        exam = done.after or exam
     line = recovery.refusal_line(spec.name, exam.findings)
     for mode in recovery.modes_for(spec.recovery.policy) if line else ():
         why = f"automatic ({spec.recovery.policy} policy): {line}"
