@@ -5,9 +5,11 @@ Trigger with **app** and **action**:
 - `inspect`: the checkpoint next to what the sinks committed and what Kafka holds; each problem under its
   code (`orphan_temp_file`, `checkpoint_missing`, `lineage_mismatch`, ...) in the task log;
 - `backup`: a copy under `_backups/checkpoints/<app>/<id>/`;
-- `restore` (with **backup** = an id) or `recover` (with **mode** `repair` or `rebuild-from-sink` and a
-  **reason**; **dry_run** prints the plan only): the app is stopped if it runs, the checkpoint is backed up
-  and mended under the app's lease, an audit entry is written, and the app is started again.
+- `restore` (with **backup** = an id) or `recover` (with **mode** `repair`, `rollback`,
+  `rebuild-from-sink` or `reset` - reset with a **target**: `available`, `earliest`, `latest` or a time such
+  as `2026-12-04T10:00:00Z` - and a **reason**; **dry_run** prints the plan only): the app is stopped if it
+  runs, the checkpoint is backed up and mended under the app's lease, an audit entry (with the offsets a
+  reset skips or reads again, counted) is written, and the app is started again.
 
 The same as `highway checkpoint …` on the command line.
 """
@@ -34,6 +36,12 @@ with DAG(
         "app": app_param("The catalog app."),
         "action": Param("inspect", type="string", enum=list(CHECKPOINT_ACTIONS), description="What to do."),
         "mode": Param("repair", type="string", enum=list(MODES), description="recover: how."),
+        "target": Param(
+            "",
+            type="string",
+            maxLength=64,
+            description="recover with mode reset: available, earliest, latest or a time.",
+        ),
         "backup": Param("", type="string", maxLength=64, description="restore: the backup id."),
         "reason": Param(
             "", type="string", maxLength=500, description="recover: why (goes to the audit entry)."

@@ -392,7 +392,10 @@ def run_demo(home: Path, port_base: int, count: int) -> None:
         raise HighwayError("counts differ: " + "; ".join(differ))
 
 
-HIGHWAY_DAGS = ("highway_deploy", "highway_reconcile", "highway_app_control", "highway_checkpoint")
+HIGHWAY_DAGS = (
+    "highway_deploy", "highway_reconcile", "highway_app_control", "highway_checkpoint",
+    "highway_checkpoint_backups",
+)  # fmt: skip
 
 
 def _airflow(home: Path, port_base: int) -> None:

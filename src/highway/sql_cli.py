@@ -2,7 +2,8 @@
 
 Every Delta table an app of the catalog names (``spec.delta_tables()``) and that exists in the lake
 is registered as a temporary view named after its lake path (``bronze/shop_events`` ->
-``bronze_shop_events``). The statement is checked before Spark starts: only queries (SELECT, WITH,
+``bronze_shop_events``), and so is highway's own ``checkpoint_audit`` (every checkpoint recovery).
+The statement is checked before Spark starts: only queries (SELECT, WITH,
 VALUES, TABLE, FROM, SHOW, DESCRIBE, EXPLAIN) run, so the tool cannot write to the lake through a
 view. Spark's own log goes to a file, not to the terminal; a Spark error becomes one line naming its
 error class (``TerminalError``, exit code 2).
@@ -50,6 +51,8 @@ _HIDDEN = re.compile(
 )
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 SPARK_APP_NAME = "highway-sql"
+# highway's own tables (highway.adapters.maintenance), registered beside the catalog's
+MAINTENANCE_VIEWS = {"checkpoint_audit": "_maintenance/checkpoint_audit"}
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,10 @@ def plan_views(specs: Iterable[AppSpec]) -> list[View]:
                     f"be registered as view {view.name}; rename one of them in the catalog"
                 )
     return sorted(views.values(), key=lambda v: v.name)
+
+
+def maintenance_views() -> list[View]:
+    return [View(name, table, "(highway)") for name, table in MAINTENANCE_VIEWS.items()]
 
 
 def spark_error_line(error_class: str | None, message: str, views: Sequence[View]) -> str:
@@ -265,7 +272,7 @@ def sql_command(
     check_limit(limit)
     if not tables:
         check_read_only(query or "")
-    views = plan_views(catalog.load_all().values())
+    views = plan_views(catalog.load_all().values()) + maintenance_views()
     conn = connection.load()
     log = _log_path()
     spark = _start_spark(conn, log)

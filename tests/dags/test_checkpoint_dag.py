@@ -4,11 +4,17 @@ one line. And reconcile leaving such a checkpoint to an operator (recovery polic
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+
+import hwtest
 
 if TYPE_CHECKING:
     from hwtest import DagApps
@@ -53,6 +59,27 @@ def test_inspect_and_repair_a_deleted_metadata_from_airflow(dag_apps: DagApps) -
     assert state == "failed"
     log = dag_apps.client.task_log(DAG, run_id, "checkpoint")
     assert "parameter 'reason' has value ' '; allowed: a non-empty text" in log
+    conf = {"app": spec.name, "action": "recover", "mode": "repair", "reason": "x", "target": "latest"}
+    run_id, state = _run(dag_apps, conf)
+    log = dag_apps.client.task_log(DAG, run_id, "checkpoint")
+    assert state == "failed" and "parameter 'target' has value 'latest'; allowed: nothing unless" in log
+
+
+def test_the_scheduled_backup_copies_every_apps_checkpoint(dag_apps: DagApps) -> None:
+    from highway.ops import checkpoints
+
+    backups = "highway_checkpoint_backups"
+    dag_apps.client.wait_dag(backups, timeout=180)
+    dag_apps.client.unpause(backups)
+    spec, conn = dag_apps.local, dag_apps.stack.connection()
+    _committed_lineage(dag_apps)
+    known = set(checkpoints.backups(conn, spec))
+    run_id, state = _run_dag(dag_apps, backups, {})
+    log = dag_apps.client.task_log(backups, run_id, "backup_all")
+    assert state == "success", log[-3000:]
+    made = dag_apps.xcom(backups, run_id, "backup_all")[spec.name]
+    assert made["files"] > 0 and made["backup"] in set(checkpoints.backups(conn, spec)) - known
+    assert f"{spec.name}: backup {made['backup']} ({made['files']} files)" in log
 
 
 def _committed_lineage(apps: DagApps) -> str:
@@ -145,3 +172,106 @@ def test_reconcile_leaves_a_refused_checkpoint_to_an_operator_who_recovers_it_fr
 def _run_dag(apps: DagApps, dag_id: str, conf: dict[str, object]) -> tuple[str, str]:
     run_id = apps.client.trigger(dag_id, conf)
     return run_id, apps.client.wait_run(dag_id, run_id, timeout=300)
+
+
+def test_under_rebuild_from_sink_two_faults_mend_themselves_when_airflow_starts_the_app(
+    dag_apps: DagApps, spark: Any, tmp_path: Path
+) -> None:
+    """recovery: rebuild-from-sink, given as a highway_deploy override. Fault 1: the whole checkpoint is
+    lost while the app is stopped and events keep arriving; highway_deploy starts it. Fault 2: its
+    `metadata` is deleted; highway_app_control starts it. Each time the driver mends the checkpoint under
+    its lease before Spark starts (rebuild-from-sink, then repair) and makes progress with no person
+    involved; the next highway_reconcile run reports it in its log, health.json and `highway status`.
+    Every record produced meanwhile ends in bronze or the DLQ exactly once."""
+    from highway.adapters import s3
+    from highway.ops.observe import HEALTH, HEARTBEAT, Records
+
+    spec, conn = dag_apps.local, dag_apps.stack.connection()
+    records, client = Records(conn), s3.client(conn)
+    _committed_lineage(dag_apps)
+    produced: list[Path] = []
+
+    def feed(count: int) -> None:
+        produced.append(tmp_path / f"produced-{len(produced)}.jsonl")
+        hwtest.produce(dag_apps.catalog, spec, count, produced[-1], "--bad-ratio", "0.02")
+
+    def progressed(since: float) -> Any:
+        hb = records.read(spec, HEARTBEAT) or {}
+        fresh = hb.get("written_at", 0) > since and hb.get("batch_id") is not None
+        return hb if fresh and hb.get("state") in ("running", "idle") else None
+
+    def reported(mode: str) -> str:
+        run_id, state = _run_dag(dag_apps, "highway_reconcile", {"dry_run": False})
+        log = dag_apps.client.task_log("highway_reconcile", run_id, "reconcile")
+        assert state == "success", log[-3000:]
+        acted = dag_apps.xcom("highway_reconcile", run_id, "reconcile")["apps"][spec.name]["acted"]
+        assert f"recovered its checkpoint by {mode} at start (policy rebuild-from-sink" in acted, acted
+        assert acted in log
+        health = records.read(spec, HEALTH)["checkpoint"]
+        assert health["by"] == "driver" and health["mode"] == mode and health["line"] in acted
+        return str(acted)
+
+    try:
+        # fault 1: the checkpoint lost (the app stopped), new events meanwhile
+        s3.delete_keys(
+            client, conn.lake_bucket, sorted(s3.list_sizes(client, conn.lake_bucket, f"{spec.checkpoint}/"))
+        )
+        faulted = time.time()
+        feed(300)
+        conf = {"app": spec.name, "progress_timeout_seconds": 300,
+                "overrides": {"recovery": {"policy": "rebuild-from-sink"}}}  # fmt: skip
+        run_id, state = _run_dag(dag_apps, "highway_deploy", conf)
+        assert state == "success", dag_apps.client.task_log("highway_deploy", run_id, "wait_for_progress")
+        hb = _wait("progress after the rebuild", lambda: progressed(faulted), 300)
+        first = float(hb["written_at"]) - faulted
+        reported("rebuild-from-sink")
+
+        # fault 2: its metadata deleted while stopped; an operator only starts it
+        run_id, state = _run_dag(dag_apps, "highway_app_control", {"app": spec.name, "action": "stop"})
+        assert state == "success"
+        s3.delete_keys(client, conn.lake_bucket, [f"{spec.checkpoint}/metadata"])
+        faulted = time.time()
+        feed(300)
+        run_id, state = _run_dag(dag_apps, "highway_app_control", {"app": spec.name, "action": "start"})
+        assert state == "success", dag_apps.client.task_log("highway_app_control", run_id, "control")[-3000:]
+        hb = _wait("progress after the repair", lambda: progressed(faulted), 300)
+        second = float(hb["written_at"]) - faulted
+        acted = reported("repair")
+        status = _status_row(dag_apps, spec.name)
+        assert status["checkpoint"] == records.read(spec, HEALTH)["checkpoint"]["line"] and acted
+        print(
+            f"\nautomatic recovery, fault -> progress: rebuild-from-sink {first:.0f} s, repair {second:.0f} s"
+        )
+        _wait("every record produced here in a table", lambda: _all_landed(spark, conn, spec, produced), 300)
+    finally:
+        _run_dag(dag_apps, "highway_app_control", {"app": spec.name, "action": "stop"})
+
+
+def _all_landed(spark: Any, conn: Any, spec: Any, produced: list[Path]) -> bool:
+    """Each valid record produced in bronze once, each bad one in the DLQ once, no duplicate anywhere."""
+    mine = hwtest.read_records(*produced)
+    bronze = [(r[0], r[1]) for r in spark.read.format("delta").load(f"{conn.lake_root}/{spec.sink.table}")
+              .select("kafka_partition", "kafka_offset").collect()]  # fmt: skip
+    dlq = [(r[0], r[1]) for r in spark.read.format("delta").load(f"{conn.lake_root}/{spec.dlq.table}")
+           .select("kafka_partition", "kafka_offset").collect()]  # fmt: skip
+    assert len(set(bronze)) == len(bronze) and len(set(dlq)) == len(dlq), "a duplicate"
+    valid = {(r["partition"], r["offset"]) for r in mine if r["valid"]}
+    invalid = {(r["partition"], r["offset"]) for r in mine if not r["valid"]}
+    assert not valid & set(dlq) and not invalid & set(bronze), "a record in the wrong table"
+    return valid <= set(bronze) and invalid <= set(dlq)
+
+
+def _status_row(apps: DagApps, app: str) -> dict[str, Any]:
+    """``highway status --json`` as an operator runs it (this stack, the DAG tests' catalog)."""
+    env = {**os.environ, "HIGHWAY_HOME": str(apps.stack.home), "HIGHWAY_CATALOG": str(apps.catalog)}
+    done = subprocess.run(
+        [hwtest.HIGHWAY, "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    rows: dict[str, dict[str, Any]] = {row["app"]: row for row in map(json.loads, done.stdout.splitlines())}
+    return rows[app]

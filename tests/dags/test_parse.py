@@ -37,7 +37,10 @@ HEAVY = (
     "highway.runtime.kubernetes",
     "highway.stack",
 )
-EXPECTED = {"highway_deploy", "highway_reconcile", "highway_app_control", "highway_checkpoint"}
+EXPECTED = {
+    "highway_deploy", "highway_reconcile", "highway_app_control", "highway_checkpoint",
+    "highway_checkpoint_backups",
+}  # fmt: skip
 
 GUARD = r"""
 import json, runpy, socket, sys, time
@@ -148,8 +151,12 @@ def test_schedules_params_and_tasks(tmp_path: Path) -> None:
         "mode",
         "reason",
         "runtime",
+        "target",
     ]
     assert dags["highway_checkpoint"]["tasks"] == ["checkpoint"]
+    assert dags["highway_checkpoint_backups"]["schedule"] == "@hourly"
+    assert dags["highway_checkpoint_backups"]["params"] == []
+    assert dags["highway_checkpoint_backups"]["tasks"] == ["backup_all"]
 
 
 def test_airflow_dagbag_has_no_import_errors(tmp_path: Path) -> None:

@@ -59,6 +59,7 @@ def test_bench_smoke_writes_report_with_ratios_freshness_and_sinks(tmp_path, sta
     for dag in (
         "highway_app_control.py",
         "highway_checkpoint.py",
+        "highway_checkpoint_backups.py",
         "highway_deploy.py",
         "highway_reconcile.py",
     ):

@@ -1,10 +1,12 @@
 """Checkpoint faults on a real bronze app, made to happen deterministically, each named by `highway checkpoint
-inspect`, refused by the app before it writes anything, recovered, and ended by the exactly-once audit.
+inspect`, refused by the app before it writes anything (or tidied by it), recovered, and ended by the
+exactly-once audit.
 
 One app and one topic go through the faults in order (each test adds events to the same stream):
-a temp file a kill leaves in batch 0; the whole checkpoint deleted while new events arrive; a deleted
-`metadata`, a deleted newest commit and a truncated trailing offsets file, with a second driver refused
-while the first runs; the checkpoint path changed in the catalog, recovered by the app itself.
+a temp file a kill leaves in batch 0 (the next start removes it); the whole checkpoint deleted while new
+events arrive; a deleted `metadata`, a deleted newest commit and a truncated trailing offsets file, with a
+second driver refused while the first runs; the checkpoint path changed in the catalog, recovered by the
+app itself; unread records deleted by Kafka's retention, reset with every skipped offset counted.
 """
 
 from __future__ import annotations
@@ -132,18 +134,16 @@ def test_a_kill_in_the_first_batch_leaves_a_temp_file_the_next_start_removes(app
 
 
 def audit_entries(app: App) -> list[dict[str, Any]]:
-    from highway.adapters import s3
+    """The app's rows in the checkpoint audit table, oldest first, each with its whole entry parsed."""
+    from highway.ops.checkpoints import audit_entries as rows
 
-    conn = _conn()
-    keys = sorted(s3.list_sizes(app.s3(), conn.lake_bucket, f"_audit/checkpoints/{app.spec.name}/"))
-    return [json.loads(s3.get_text(app.s3(), conn.lake_bucket, key) or "{}") for key in keys]
+    return [{**row, **json.loads(row["entry"]), "at": row["at"]} for row in rows(_conn(), app.spec.name)]
 
 
 def test_a_lost_checkpoint_with_new_events_is_refused_then_rebuilt_from_the_sinks(
     app: App, spark: Any
 ) -> None:
     from highway.adapters import s3
-    from highway.ops.checkpoints import AUDIT
 
     client, bucket = app.s3(), _conn().lake_bucket
     before = app.inspect()
@@ -160,9 +160,9 @@ def test_a_lost_checkpoint_with_new_events_is_refused_then_rebuilt_from_the_sink
     rebuilt = app.inspect()
     assert rebuilt["ok"] and rebuilt["lineage"] == before["lineage"]  # the sinks' lineage continues
     assert rebuilt["offsets"] == report["sinks"]["sources"]  # it resumes exactly where the sinks stopped
-    entries = sorted(s3.list_sizes(client, bucket, f"{AUDIT}/{app.spec.name}/"))
+    entries = audit_entries(app)
     assert len(entries) == 2  # the tidy above, this rebuild
-    entry = json.loads(s3.get_text(client, bucket, entries[-1]) or "{}")
+    entry = entries[-1]
     assert entry["mode"] == "rebuild-from-sink" and entry["why"] == "test rebuild-from-sink"
     assert entry["backup"] in app.cli("checkpoint", "backups", app.spec.name).stdout.split()
     # restore round trip: back to the backup the rebuild took (no checkpoint), then to the rebuilt one
@@ -253,3 +253,75 @@ def test_a_changed_checkpoint_path_is_recovered_by_the_app_under_its_recovery_po
     took = time.monotonic() - started
     print(f"\nautomatic rebuild-from-sink: start -> stopped after its last batch: {took:.0f} s")
     app.audit(spark)
+
+
+def _expire(topic: str, bootstrap: str, before: dict[int, int]) -> None:
+    """What Kafka's retention does to a topic, made deterministic: the log start offset of each partition
+    moves to ``before[p]`` (DeleteRecords); the records before it are gone."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.delete_records([TopicPartition(topic, p, o) for p, o in before.items()])
+    for future in futures.values():
+        future.result(timeout=60)
+
+
+def test_data_expired_unread_is_refused_even_under_a_policy_then_reset_counts_every_skipped_offset(
+    app: App, spark: Any
+) -> None:
+    """Retention deletes records the app has not read: inspect says how many (data_expired); the app
+    refuses (no policy skips data by itself); the operator's reset --to available continues at Kafka's
+    earliest where the app's position expired, and its audit entry counts exactly the offsets skipped.
+    The exactly-once audit then holds for every record that still existed."""
+    from highway.adapters import kafka
+
+    conn, topic = _conn(), app.spec.source.topic
+    stood = {int(p): o for p, o in app.inspect()["offsets"][0][topic].items()}
+    app.produce(300)
+    ends = kafka.end_offsets(conn.kafka_bootstrap, topic)
+    cut = {p: stood[p] + (ends[p] - stood[p]) // 2 for p in ends if ends[p] - stood[p] >= 2}
+    _expire(topic, conn.kafka_bootstrap, cut)
+    gone = {
+        (r["partition"], r["offset"]) for r in hwtest.read_records(*app.records)
+        if r["partition"] in cut and stood[r["partition"]] <= r["offset"] < cut[r["partition"]]
+    }  # fmt: skip
+    assert len(gone) == sum(cut[p] - stood[p] for p in cut) > 0  # the record files agree with Kafka
+
+    report = app.inspect()
+    assert codes(report) == {"data_expired"}, report["findings"]
+    assert (
+        f"{len(gone):,} records expired from Kafka before the app read them"
+        in report["findings"][0]["message"]
+    )
+    before = len(audit_entries(app))
+    line = app.refused()
+    assert "data_expired" in line and f"recover {app.spec.name} --mode reset --to available" in line
+    assert app.spec.recovery.policy == "rebuild-from-sink" and len(audit_entries(app)) == before
+
+    bad = app.cli("checkpoint", "recover", app.spec.name, "--mode", "reset", "--reason", "x", "--to", "soon")
+    assert bad.returncode == 2 and "parameter '--to' has value 'soon'; allowed: available" in bad.stderr
+    out = app.recover("reset", "--to", "available")
+    for p in sorted(cut):
+        assert f"{topic}[{p}]: skips {cut[p] - stood[p]:,} records (offsets {stood[p]}..{cut[p] - 1})" in out
+    entry = audit_entries(app)[-1]
+    assert entry["mode"] == "reset" and entry["skipped"] == len(gone) and entry["reread"] == 0
+    assert {(r["partition"], r["from"], r["to"]) for r in entry["ranges"] if r["skipped"]} == {
+        (p, stood[p], cut[p]) for p in cut
+    }
+    assert app.inspect()["ok"]
+    query = (
+        "SELECT mode, skipped, reread, lineage_before = lineage_after AS same_lineage FROM checkpoint_audit "
+        f"WHERE app = '{app.spec.name}' ORDER BY at DESC LIMIT 1"
+    )
+    sql = app.cli("sql", query, "--json")
+    assert sql.returncode == 0, sql.stderr
+    assert json.loads(sql.stdout) == {
+        "mode": "reset",
+        "skipped": len(gone),
+        "reread": 0,
+        "same_lineage": True,
+    }
+    app.run_to_idle()
+    kept = [r for r in hwtest.read_records(*app.records) if (r["partition"], r["offset"]) not in gone]
+    hwtest.audit(spark, conn, app.spec, kept).assert_exactly_once()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from highway.core import checkpoint as cp
 from highway.core import recovery
 from highway.core.checkpoint import SinkCommit
@@ -218,14 +220,74 @@ def test_gaps_state_versions_and_expired_offsets_have_their_codes() -> None:
     assert [f.path for f in found if f.code == cp.STATE_MISMATCH] == ["state/0/1"]
     expired = recovery.inspect(APP, view(), sink(), {"shop.events.dev1": {0: 300, 1: 600, 2: 0, 3: 0}})
     assert codes(expired) == [cp.DATA_EXPIRED]
-    assert "113 records expired unread" in expired[0].message and "[1]" in expired[0].message
+    assert "113 records expired from Kafka before the app read them" in expired[0].message
+    assert "shop.events.dev1[1] resumes at 487, earliest 600" in expired[0].message
+    assert f"highway checkpoint recover {APP} --mode reset --to available" in expired[0].message
 
 
 def test_modes_allowed_by_each_recovery_policy() -> None:
     assert recovery.modes_for("manual") == ()
     assert recovery.modes_for("repair") == ("repair",)
     assert recovery.modes_for("rebuild-from-sink") == ("repair", "rebuild-from-sink")
-    assert recovery.plan_recovery(APP, "reset", view(), None, [], "x", 0, "n").refused
+    assert recovery.plan_recovery(APP, "reset", view(), None, [], "x", 0, "n").refused  # no Kafka offsets
+    assert recovery.plan_recovery(APP, "nonsense", view(), None, [], "x", 0, "n").refused
+
+
+def test_reset_to_available_after_expiry_counts_every_skipped_offset_and_keeps_the_lineage() -> None:
+    earliest = {"shop.events.dev1": {0: 300, 1: 600, 2: 0, 3: 0}}
+    found = recovery.inspect(APP, view(), sink(), earliest)
+    conf = recovery.checkpoint_conf(4, "RocksDB")
+    plan = recovery.plan_recovery(
+        APP, "reset", view(), sink(), found, "expired", 5.0, "n", conf, earliest, "available"
+    )
+    assert plan.refused is None
+    assert [(a.kind, a.path) for a in plan.actions] == [
+        ("clear", ""), ("write", "metadata"), ("write", "offsets/3"), ("write", "commits/3"),
+        ("write", cp.MARKER),
+    ]  # fmt: skip
+    # the app stood at the sinks' newest batch's end (END); partition 1 lost 600 - 487 to expiry
+    skipped = {r["partition"]: (r["from"], r["to"], r["skipped"], r["reread"]) for r in plan.ranges}
+    assert skipped == {0: (340, 340, 0, 0), 1: (487, 600, 113, 0), 2: (380, 380, 0, 0), 3: (293, 293, 0, 0)}
+    assert "  shop.events.dev1[1]: skips 113 records (offsets 487..599)" in plan.lines()
+    # to earliest: every partition from Kafka's earliest, what is read again counted
+    again = recovery.plan_recovery(
+        APP, "reset", view(), sink(), found, "x", 5.0, "n", conf, earliest, "earliest"
+    )
+    assert [(r["skipped"], r["reread"]) for r in again.ranges] == [(0, 40), (113, 0), (0, 380), (0, 293)]
+    assert "  shop.events.dev1[2]: reads 380 records again (offsets 0..379)" in again.lines()
+    files = {a.path: a.text or "" for a in plan.actions if a.kind == "write"}
+    after = cp.parse_checkpoint({k: len(t) for k, t in files.items()}, files)
+    assert after.query_id == LINEAGE and after.last_commit == 3 and after.in_flight is None
+    assert recovery.inspect(APP, after, sink(), earliest) == []  # it starts, at the target
+    assert after.resumes_at is not None and after.resumes_at.sources[0]["shop.events.dev1"]["1"] == 600
+
+
+def test_reset_of_an_app_that_never_committed_starts_batch_0_at_the_target() -> None:
+    plan = recovery.plan_recovery(APP, "reset", cp.parse_checkpoint({}, {}), None, [], "x", 0.0, "new-id",
+                                  {}, {"t": {0: 7}}, "latest")  # fmt: skip
+    files = {a.path: a.text or "" for a in plan.actions if a.kind == "write"}
+    assert sorted(files) == [cp.MARKER, "metadata", "sources/0/0"]
+    assert cp.initial_offsets(files["sources/0/0"]) == {"t": {"0": 7}} and "new-id" in files["metadata"]
+
+
+def test_the_reset_target_is_earliest_latest_or_a_time_with_its_zone() -> None:
+    assert recovery.parse_reset_target("earliest") == "earliest"
+    assert recovery.parse_reset_target("1764842400000") == 1764842400000
+    assert recovery.parse_reset_target("2026-12-04T10:00:00Z") == 1796378400000
+    for bad in ("yesterday", "2026-12-04T10:00:00"):
+        with pytest.raises(ValueError, match=r"allowed: available .*, earliest, latest, or a time"):
+            recovery.parse_reset_target(bad)
+
+
+def test_rollback_returns_to_the_newest_whole_batch_unless_a_sink_holds_a_later_one() -> None:
+    damaged = view(commits__3=None, offsets__3=(FIXTURES / "offsets" / "3").read_text()[:30])
+    plan = recovery.plan_recovery(APP, "rollback", damaged, sink(batch=2), [], "x", 0.0, "n")
+    assert plan.refused is None and [(a.kind, a.path) for a in plan.actions] == [("delete", "offsets/3")]
+    refused = recovery.plan_recovery(APP, "rollback", damaged, sink(batch=3), [], "x", 0.0, "n")
+    assert refused.refused and "use --mode rebuild-from-sink" in refused.refused
+    assert recovery.plan_recovery(APP, "rollback", view(), sink(), [], "x", 0.0, "n").lines() == [
+        f"{APP}: rollback: nothing to do"
+    ]
 
 
 def test_a_drivers_failure_is_told_apart_as_a_checkpoint_problem_or_not() -> None:

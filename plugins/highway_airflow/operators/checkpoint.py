@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from highway_airflow.operators.apps import _AppOperator, _param
+from airflow.sdk import BaseOperator
+
+from highway_airflow.operators.apps import _AppOperator, _fail, _param
 
 CHECKPOINT_ACTIONS = ("inspect", "backup", "restore", "recover")
 
@@ -75,10 +77,12 @@ class CheckpointOperator(_AppOperator):
                 raise ParamError("mode", mode, ", ".join(MODES))
             if not reason:
                 raise ParamError("reason", given, "a non-empty text saying why (it goes to the audit entry)")
+            to = str(params.get("target") or "").strip() or None
+            checkpoints.check_reset_target(mode, to, "target")
             who = f"airflow {context['dag'].dag_id} run {context['run_id']}"
 
             def act() -> Any:
-                return checkpoints.recover(conn, spec, mode, reason, dry_run=dry_run, who=who)
+                return checkpoints.recover(conn, spec, mode, reason, dry_run=dry_run, who=who, to=to)
 
         from pathlib import Path
 
@@ -107,3 +111,37 @@ class CheckpointOperator(_AppOperator):
         self.log.info("%s: %s; backup %s; %s", app, result.plan.mode, result.backup_id, restarted)
         return {"app": app, "mode": result.plan.mode, "backup": result.backup_id, "findings": findings,
                 "after": restarted}  # fmt: skip
+
+
+class CheckpointBackupsOperator(BaseOperator):
+    """A backup of every catalog app's checkpoint (running or not: Spark writes each checkpoint file once,
+    commits after offsets, so a copy listed at one time is a consistent, possibly older, checkpoint); each
+    app keeps its catalog's ``recovery.keep_backups``. One app's failure is logged; the task then fails."""
+
+    ui_color = "#fdebd0"
+
+    def execute(self, context: Any) -> Any:
+        from highway import catalog
+        from highway.errors import HighwayError
+        from highway.ops import checkpoints
+        from highway_airflow.hooks.highway import HighwayHook
+
+        conn = HighwayHook().connection()
+        done: dict[str, Any] = {}
+        failed: list[str] = []
+        for name, spec in sorted(catalog.load_all().items()):
+            try:
+                if not checkpoints.examine(conn, spec, kafka=False).view.exists:
+                    self.log.info("%s: no checkpoint yet", name)
+                    done[name] = None
+                    continue
+                ident, files = checkpoints.backup(conn, spec)
+            except HighwayError as exc:
+                self.log.error("%s: %s", name, exc)
+                failed.append(f"{name}: {exc}")
+                continue
+            self.log.info("%s: backup %s (%d files)", name, ident, files)
+            done[name] = {"backup": ident, "files": files}
+        if failed:
+            _fail("; ".join(failed))
+        return done

@@ -147,6 +147,16 @@ def start_offsets(bootstrap: str, topic: str, *, timeout: float = DEFAULT_TIMEOU
     return _offsets(bootstrap, topic, OffsetSpec.earliest(), timeout)
 
 
+def offsets_at(bootstrap: str, topic: str, at_ms: int, *, timeout: float = DEFAULT_TIMEOUT) -> dict[int, int]:
+    """Per partition, the offset of the first record whose timestamp is at or after ``at_ms`` (the end
+    offset where there is none)."""
+    found = _offsets(bootstrap, topic, OffsetSpec.for_timestamp(at_ms), timeout)
+    if all(offset >= 0 for offset in found.values()):
+        return found
+    ends = end_offsets(bootstrap, topic, timeout=timeout)
+    return {p: (offset if offset >= 0 else ends[p]) for p, offset in found.items()}
+
+
 def count_records(bootstrap: str, topic: str, *, timeout: float = DEFAULT_TIMEOUT) -> int:
     """Records currently kept in ``topic`` (end minus start offsets; no transactions are used)."""
     ends = end_offsets(bootstrap, topic, timeout=timeout)

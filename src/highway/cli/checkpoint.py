@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from highway.catalog import AppSpec
-from highway.core.recovery import MODES
+from highway.core.recovery import MODES, RESET_TARGETS
 from highway.errors import ParamError
 
 checkpoint_app = typer.Typer(
@@ -111,8 +111,13 @@ def recover_command(
     mode: Annotated[str, typer.Option(help=f"One of: {', '.join(MODES)}.")],
     reason: Annotated[str, typer.Option(help="Why (recorded in the audit entry).")],
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the plan only.")] = False,
+    to: Annotated[str | None, typer.Option("--to", help=f"reset: where to start; {RESET_TARGETS}.")] = None,
 ) -> None:
-    """Print the plan, back up, mend the checkpoint, and record an audit entry; the app must be stopped."""
+    """Print the plan, back up, mend the checkpoint, and record an audit entry; the app must be stopped.
+
+    repair: temp files, a damaged trailing file, a lost `metadata`. rollback: back to the newest whole
+    batch. rebuild-from-sink: a checkpoint that continues exactly where the sinks stopped. reset --to:
+    start elsewhere in Kafka; every offset skipped or read again is counted in the audit entry."""
     from highway import connection
     from highway.ops import checkpoints
 
@@ -120,9 +125,10 @@ def recover_command(
         raise ParamError("--mode", mode, ", ".join(MODES))
     if not reason.strip():
         raise ParamError("--reason", reason, "a non-empty text saying why")
+    checkpoints.check_reset_target(mode, to, "--to")
     who = os.environ.get("USER") or f"uid {os.getuid()}"
     with app_lease(app) as spec:
-        done = checkpoints.recover(connection.load(), spec, mode, reason, dry_run=dry_run, who=who)
+        done = checkpoints.recover(connection.load(), spec, mode, reason, dry_run=dry_run, who=who, to=to)
     for line in done.plan.lines():
         print(line)
     if done.plan.refused:

@@ -16,8 +16,12 @@ from typing import Any, Literal
 from highway.core import checkpoint as cp
 from highway.core.checkpoint import CheckpointView, Finding, SinkCommit
 
-MODES = ("repair", "rebuild-from-sink")
-Mode = Literal["repair", "rebuild-from-sink"]
+MODES = ("repair", "rollback", "rebuild-from-sink", "reset")
+Mode = Literal["repair", "rollback", "rebuild-from-sink", "reset"]
+RESET_TARGETS = (
+    "available (where the app stood, or Kafka's earliest where that expired), earliest, latest, "
+    "or a time (2026-12-04T10:00:00Z, or epoch milliseconds)"
+)
 
 
 def _f(code: str, severity: cp.Severity, message: str, path: str | None = None) -> Finding:
@@ -155,26 +159,27 @@ def kafka_start(view: CheckpointView, sink: SinkCommit | None) -> dict[str, dict
 
 
 def _expired(
-    view: CheckpointView, sink: SinkCommit | None, earliest: Mapping[str, Mapping[int, int]]
+    app: str, view: CheckpointView, sink: SinkCommit | None, earliest: Mapping[str, Mapping[int, int]]
 ) -> list[Finding]:
     start = kafka_start(view, sink) or {}
-    found = []
+    gone = []
     for topic, parts in start.items():
         if not isinstance(parts, dict):
             continue
-        for part, offset in parts.items():
+        for part, offset in sorted(parts.items(), key=lambda kv: int(kv[0])):
             first = earliest.get(topic, {}).get(int(part))
             if first is not None and int(offset) < first:
-                found.append(
-                    _f(
-                        cp.DATA_EXPIRED,
-                        "blocking",
-                        f"{topic}[{part}]: the app resumes at offset {offset}, Kafka's earliest is {first}: "
-                        f"{first - int(offset):,} records expired unread; fix: highway checkpoint recover "
-                        "--mode reset (the skipped range is audited)",
-                    )
-                )
-    return found
+                gone.append((f"{topic}[{part}]", int(offset), first))
+    if not gone:
+        return []
+    total = sum(first - offset for _, offset, first in gone)
+    where = ", ".join(f"{name} resumes at {offset}, earliest {first}" for name, offset, first in gone)
+    return [
+        _f(cp.DATA_EXPIRED, "blocking",
+           f"{total:,} records expired from Kafka before the app read them ({where}); fix: highway "
+           f"checkpoint recover {app} --mode reset --to available --reason '...' (the audit entry counts "
+           "what it skips)")
+    ]  # fmt: skip
 
 
 def inspect(
@@ -186,7 +191,7 @@ def inspect(
     """Every problem with the checkpoint, under stable codes (``highway.core.checkpoint.CODES``)."""
     found = _file_findings(view) + _batch_findings(view) + _sink_findings(app, view, sink)
     if kafka_earliest:
-        found += _expired(view, sink, kafka_earliest)
+        found += _expired(app, view, sink, kafka_earliest)
     return found
 
 
@@ -229,15 +234,18 @@ class RecoveryPlan:
     actions: tuple[Action, ...] = ()
     refused: str | None = None
     marker: Mapping[str, Any] | None = field(default=None)
+    ranges: tuple[Mapping[str, Any], ...] = ()  # reset: per partition, the offsets skipped or read again
 
     def lines(self) -> list[str]:
         if self.refused:
             return [f"{self.app}: {self.mode} refused: {self.refused}"]
         if not self.actions:
             return [f"{self.app}: {self.mode}: nothing to do"]
-        return [f"{self.app}: {self.mode}:"] + [
-            f"  {a.kind} {a.path or '(checkpoint)'}: {a.why}" for a in self.actions
-        ]
+        return (
+            [f"{self.app}: {self.mode}:"]
+            + [f"  {a.kind} {a.path or '(checkpoint)'}: {a.why}" for a in self.actions]
+            + [f"  {range_line(r)}" for r in self.ranges]
+        )
 
 
 TIDY = "tidy"  # what a driver does by itself on any policy: remove the temp files a killed write left
@@ -330,6 +338,117 @@ def _rebuild(
     return RecoveryPlan(app, name, tuple(actions), marker=marker)
 
 
+def range_line(r: Mapping[str, Any]) -> str:
+    where = f"{r['topic']}[{r['partition']}]"
+    if r["skipped"]:
+        return f"{where}: skips {r['skipped']:,} records (offsets {r['from']}..{r['to'] - 1})"
+    if r["reread"]:
+        return f"{where}: reads {r['reread']:,} records again (offsets {r['to']}..{r['from'] - 1})"
+    return f"{where}: continues at offset {r['to']} (nothing skipped or read again)"
+
+
+def parse_reset_target(text: str) -> str | int:
+    """``--to``: "available", "earliest", "latest", or a time as epoch milliseconds (ISO 8601 with a zone, or
+    digits)."""
+    from datetime import datetime
+
+    value = text.strip()
+    if value in ("available", "earliest", "latest"):
+        return value
+    if value.isdigit():
+        return int(value)
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"--to {text!r}: allowed: {RESET_TARGETS}") from None
+    if when.tzinfo is None:
+        raise ValueError(f"--to {text!r}: a time needs its zone (Z or +hh:mm); allowed: {RESET_TARGETS}")
+    return int(when.timestamp() * 1000)
+
+
+def _kafka_position(sources: Sequence[Any] | None) -> dict[str, dict[str, int]] | None:
+    if sources and isinstance(sources[0], dict):
+        return {t: {str(p): int(o) for p, o in parts.items()} for t, parts in sources[0].items()
+                if isinstance(parts, dict)}  # fmt: skip
+    return None
+
+
+def _reset(
+    app: str, view: CheckpointView, sink: SinkCommit | None, target: Mapping[str, Mapping[int, int]] | None,
+    label: str, reason: str, now: float, new_id: str, conf: Mapping[str, str],
+) -> RecoveryPlan:  # fmt: skip
+    """A checkpoint in the same lineage whose newest batch is done and ends at ``target`` (Kafka offsets
+    per partition): the next batch reads from there. Every offset between where the app stood (the sinks'
+    newest batch's end, else the checkpoint's) and the target is counted as skipped or read again."""
+    if not target:
+        return RecoveryPlan(
+            app, "reset", refused="reset applies to apps reading Kafka (no Kafka offsets given)"
+        )
+    stood = (_kafka_position(sink.sources) if sink is not None else None) or kafka_start(view, sink) or {}
+    lineage = (sink.lineage if sink is not None else None) or view.query_id or new_id
+    done = [b for b in (sink.batch_id if sink is not None else None, view.last_commit) if b is not None]
+    batch = max(done) if done else None
+    start = {topic: {str(p): int(o) for p, o in sorted(parts.items())} for topic, parts in target.items()}
+    if label == "available":  # Kafka's earliest only where the app's own position expired
+        start = {topic: {p: max(o, int(stood.get(topic, {}).get(p, o))) for p, o in parts.items()}
+                 for topic, parts in start.items()}  # fmt: skip
+    ranges = []
+    for topic, parts in sorted(start.items()):
+        for part, to in parts.items():
+            was = stood.get(topic, {}).get(part)
+            frm = to if was is None else int(was)
+            ranges.append({"topic": topic, "partition": int(part), "from": frm, "to": to,
+                           "skipped": max(0, to - frm), "reread": max(0, frm - to)})  # fmt: skip
+    marker = {"mode": "reset", "to": label, "start": [start], "ranges": ranges, "reason": reason, "at": now,
+              "lineage": lineage, "after_batch": batch}  # fmt: skip
+    actions = [
+        Action("clear", "", "a new checkpoint (the old one is backed up first)"),
+        Action("write", "metadata", f"the lineage {lineage} continues", cp.metadata_text(lineage)),
+    ]
+    if batch is None:
+        actions.append(
+            Action("write", "sources/0/0", f"batch 0 starts at {label}", cp.initial_offsets_text(start))
+        )
+    else:
+        actions += [
+            Action("write", f"offsets/{batch}", f"batch {batch} ends at {label}",
+                   cp.offsets_text([start], int(now * 1000), conf)),
+            Action("write", f"commits/{batch}", f"batch {batch} is done: the next one reads from {label}",
+                   cp.COMMIT_TEXT),
+        ]  # fmt: skip
+    actions.append(Action("write", cp.MARKER, "a record of this reset", json_text(marker)))
+    return RecoveryPlan(app, "reset", tuple(actions), marker=marker, ranges=tuple(ranges))
+
+
+def _rollback(app: str, view: CheckpointView, sink: SinkCommit | None) -> RecoveryPlan:
+    """Back to the newest batch whose offsets file reads, whose commit exists, and whose state versions
+    agree; later offsets and commits are removed. Refused when a sink holds a later batch of this lineage
+    (re-planning it could skip records: rebuild-from-sink keeps its range)."""
+    bad = {f.path for f in view.bad_files}
+    good = [b for b in view.commit_ids
+            if b in view.offset_ids and not {f"offsets/{b}", f"commits/{b}"} & bad]  # fmt: skip
+    states = list(view.state_versions.values())
+    good = [b for b in good if all(v >= b + 1 for v in states)]
+    if not good:
+        return RecoveryPlan(
+            app, "rollback", refused="no batch has a readable offsets file, a commit and its state"
+        )
+    target = max(good)
+    if sink is not None and sink.lineage in (None, view.query_id) and sink.batch_id > target:
+        return RecoveryPlan(app, "rollback", refused=(
+            f"the sinks hold batch {sink.batch_id}, later than batch {target} rollback would return to; "
+            "use --mode rebuild-from-sink"))  # fmt: skip
+    later = sorted({b for b in (*view.offset_ids, *view.commit_ids) if b > target})
+    actions = [Action("delete", key, "a temp file a killed write left") for key in view.temp_files]
+    for b in later:
+        for kind in ("offsets", "commits"):
+            ids = view.offset_ids if kind == "offsets" else view.commit_ids
+            if b in ids:
+                why = "damaged" if f"{kind}/{b}" in bad else f"after batch {target}"
+                actions.append(Action("delete", f"{kind}/{b}", f"{why}: back to batch {target}"))
+    return RecoveryPlan(app, "rollback", tuple(actions))
+
+
 def checkpoint_conf(shuffle_partitions: int, state_store_provider: str) -> dict[str, str]:
     """The settings a rebuilt offsets file pins, as the app's own session sets them."""
     return {
@@ -354,16 +473,23 @@ def plan_recovery(
     now: float,
     new_id: str,
     conf: Mapping[str, str] | None = None,
+    target: Mapping[str, Mapping[int, int]] | None = None,
+    label: str = "",
 ) -> RecoveryPlan:
     """What ``highway checkpoint recover`` does, decided from plain values; ``new_id`` is a fresh query id
     (only used when metadata is missing and no sink knows the lineage); ``conf``: the Spark settings a
-    rebuilt offsets file pins (``checkpoint_conf``)."""
+    rebuilt offsets file pins (``checkpoint_conf``); reset: ``target``, the Kafka offsets per partition
+    to start from (resolved from ``label``: earliest, latest or a time)."""
     if mode == TIDY:
         return tidy_plan(app, view) or RecoveryPlan(app, TIDY)
     if mode == "repair":
         return _repair(app, view, sink, findings, new_id)
     if mode == "rebuild-from-sink":
         return _rebuild(app, sink, reason, now, conf or {})
+    if mode == "rollback":
+        return _rollback(app, view, sink)
+    if mode == "reset":
+        return _reset(app, view, sink, target, label, reason, now, new_id, conf or {})
     return RecoveryPlan(app, mode, refused=f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
 
 
@@ -387,6 +513,11 @@ def checkpoint_failure(error: str | None) -> str | None:
     if REFUSED in error:
         return error.split(REFUSED, 1)[1].split(":", 1)[0].strip() or "checkpoint"
     return next((code for name, code in SPARK_CHECKPOINT_ERRORS.items() if name in error), None)
+
+
+def needs_operator(findings: Sequence[Finding]) -> bool:
+    """Problems no policy mends by itself: expired Kafka data (a reset skips records; a person decides)."""
+    return any(f.code == cp.DATA_EXPIRED for f in blocking(findings))
 
 
 def modes_for(policy: str) -> tuple[str, ...]:

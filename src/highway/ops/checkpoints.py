@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from highway.runtime.base import AppRuntime
 
 BACKUPS = "_backups/checkpoints"
-AUDIT = "_audit/checkpoints"
 
 
 @dataclass(frozen=True)
@@ -193,23 +192,68 @@ class Recovered:
     after: Examination | None
 
 
-def plan(spec: AppSpec, exam: Examination, mode: str, reason: str, now: float) -> recovery.RecoveryPlan:
+def plan(
+    spec: AppSpec, exam: Examination, mode: str, reason: str, now: float,
+    target: dict[str, dict[int, int]] | None = None, label: str = "",
+) -> recovery.RecoveryPlan:  # fmt: skip
     from highway.spark.session import ROCKSDB_PROVIDER
 
     conf = recovery.checkpoint_conf(spec.resources.shuffle_partitions, ROCKSDB_PROVIDER)
     return recovery.plan_recovery(
-        exam.app, mode, exam.view, exam.sink, exam.findings, reason, now, str(uuid.uuid4()), conf
+        exam.app,
+        mode,
+        exam.view,
+        exam.sink,
+        exam.findings,
+        reason,
+        now,
+        str(uuid.uuid4()),
+        conf,
+        target,
+        label,
     )
 
 
+def check_reset_target(mode: str, to: str | None, key: str) -> None:
+    """``ParamError`` unless reset has a target it understands and the other modes have none."""
+    from highway.errors import ParamError
+
+    if mode != "reset":
+        if to:
+            raise ParamError(key, to, "nothing unless the mode is reset")
+        return
+    try:
+        recovery.parse_reset_target(to or "")
+    except ValueError:
+        raise ParamError(key, to or "", recovery.RESET_TARGETS) from None
+
+
+def reset_target(conn: Connection, spec: AppSpec, to: str) -> dict[str, dict[int, int]] | None:
+    """The Kafka offsets ``--to`` names for the app's topic (None: the app does not read Kafka)."""
+    if not isinstance(spec, BronzeSpec):
+        return None
+    from highway.adapters import kafka
+
+    where = recovery.parse_reset_target(to)
+    topic, bootstrap = spec.source.topic, conn.kafka_bootstrap
+    if where in ("available", "earliest"):
+        return {topic: kafka.start_offsets(bootstrap, topic)}
+    if where == "latest":
+        return {topic: kafka.end_offsets(bootstrap, topic)}
+    return {topic: kafka.offsets_at(bootstrap, topic, int(where))}
+
+
 def recover(
-    conn: Connection, spec: AppSpec, mode: str, reason: str, dry_run: bool = False, who: str = "highway"
-) -> Recovered:
-    """Back up, then carry out the plan; the caller holds the app's lease (the app is stopped)."""
+    conn: Connection, spec: AppSpec, mode: str, reason: str, dry_run: bool = False, who: str = "highway",
+    to: str | None = None,
+) -> Recovered:  # fmt: skip
+    """Back up, then carry out the plan; the caller holds the app's lease (the app is stopped). ``to``:
+    reset's target (``recovery.parse_reset_target``)."""
     client = s3.client(conn)
     before = examine(conn, spec, client)
     now = time.time()
-    chosen = plan(spec, before, mode, reason, now)
+    target = reset_target(conn, spec, to or "") if mode == "reset" else None
+    chosen = plan(spec, before, mode, reason, now, target, (to or "").strip())
     if dry_run or chosen.refused or not chosen.actions:
         return Recovered(chosen, None, before, None)
     # temp files hold nothing to restore: a tidy takes no backup (frequent kills must not rotate out the
@@ -224,20 +268,44 @@ def recover(
         elif action.kind == "write":
             s3.put_text(client, bucket, prefix + action.path, action.text or "")
     after = examine(conn, spec, client)
-    _audit(conn, client, spec, chosen, ident, before, after, reason, who, now)
+    _audit(conn, spec, chosen, ident, before, after, reason, who, now)
     return Recovered(chosen, ident, before, after)
 
 
 def _audit(
-    conn: Connection, client: S3Client, spec: AppSpec, chosen: recovery.RecoveryPlan, ident: str,
-    before: Examination, after: Examination, reason: str, who: str, now: float,
+    conn: Connection, spec: AppSpec, chosen: recovery.RecoveryPlan, ident: str, before: Examination,
+    after: Examination, reason: str, who: str, now: float,
 ) -> None:  # fmt: skip
+    """One row in the checkpoint audit table (``highway sql``: ``SELECT * FROM checkpoint_audit``)."""
+    import json
+
+    from highway.adapters import maintenance
+
+    ranges = [dict(r) for r in chosen.ranges]
     entry = {
         "app": spec.name, "at": now, "who": who, "why": reason, "mode": chosen.mode, "backup": ident or None,
         "actions": [{"kind": a.kind, "path": a.path, "why": a.why} for a in chosen.actions],
-        "before": before.to_dict(), "after": after.to_dict(),
+        "ranges": ranges, "before": before.to_dict(), "after": after.to_dict(),
     }  # fmt: skip
-    s3.put_json(client, conn.lake_bucket, f"{AUDIT}/{spec.name}/{_stamp(now)}.json", entry)
+    row = {
+        "app": spec.name, "at": datetime.fromtimestamp(now, UTC), "who": who, "why": reason,
+        "mode": chosen.mode, "backup": ident or None, "actions": len(chosen.actions),
+        "skipped": sum(int(r["skipped"]) for r in ranges), "reread": sum(int(r["reread"]) for r in ranges),
+        "lineage_before": before.view.query_id, "lineage_after": after.view.query_id,
+        "batch_before": before.view.last_commit, "batch_after": after.view.last_commit,
+        "findings_before": ",".join(f.code for f in before.findings),
+        "findings_after": ",".join(f.code for f in after.findings),
+        "ranges": json.dumps(ranges), "entry": json.dumps(entry, default=str),
+    }  # fmt: skip
+    maintenance.append(conn, maintenance.CHECKPOINT_AUDIT, maintenance.CHECKPOINT_AUDIT_SCHEMA, [row])
+
+
+def audit_entries(conn: Connection, app: str | None = None) -> list[dict[str, Any]]:
+    """The checkpoint audit's rows (of ``app``, or all), oldest first."""
+    from highway.adapters import maintenance
+
+    rows = maintenance.read(conn, maintenance.CHECKPOINT_AUDIT)
+    return sorted((r for r in rows if app is None or r["app"] == app), key=lambda r: r["at"])
 
 
 # ---- the app stopped, its lease held ---------------------------------------------------------------

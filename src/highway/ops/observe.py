@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 HEARTBEAT = "heartbeat.json"
 HEALTH = "health.json"
+CHECKPOINT = "checkpoint.json"  # the last checkpoint recovery a driver made by itself at its start
 DEPLOYMENTS = "deployments.json"
 
 

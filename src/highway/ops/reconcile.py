@@ -102,8 +102,8 @@ def handle_checkpoint(
     policy = spec.recovery.policy
     reason = f"reconcile: the app fails to start on its checkpoint ({problem})"
     plans = [checkpoints.plan(spec, exam, mode, reason, now) for mode in recovery.MODES]
-    allowed = recovery.modes_for(policy)
-    usable = next((p for p in plans if not p.refused and p.mode in allowed), None)
+    allowed = () if recovery.needs_operator(exam.findings) else recovery.modes_for(policy)
+    usable = next((p for p in plans if not p.refused and p.actions and p.mode in allowed), None)
     record: dict[str, Any] = {
         "at": now, "problem": problem, "policy": policy,
         "findings": [f.to_dict() for f in exam.findings], "plans": [p.lines() for p in plans],
@@ -118,7 +118,9 @@ def handle_checkpoint(
         if usable is not None:
             acted = f"would recover the checkpoint by {usable.mode} (dry run)"
         else:
-            offered = next((p.mode for p in plans if not p.refused), None)
+            offered = next((p.mode for p in plans if not p.refused and p.actions), None)
+            if recovery.needs_operator(exam.findings):
+                offered = "reset --to available"  # skips what expired: a person decides, the audit counts it
             hint = (
                 f"highway checkpoint recover {spec.name} --mode {offered}" if offered else "no plan applies"
             )
@@ -137,6 +139,24 @@ def handle_checkpoint(
         acted = f"needs an operator: {result.plan.lines()[0]}"
     record.update(line=acted, backup=result.backup_id, after=after.line() if after is not None else None)
     return acted, record
+
+
+def driver_recovery(records: Records, spec: AppSpec, previous: Any) -> dict[str, Any] | None:
+    """A recovery the app's driver made by itself (its ``recovery`` policy) since reconcile last said one."""
+    from highway.ops.observe import CHECKPOINT
+
+    done = records.read(spec, CHECKPOINT)
+    if not isinstance(done, dict) or not isinstance(done.get("at"), int | float):
+        return None
+    seen = previous.get("at") if isinstance(previous, dict) else None
+    if isinstance(seen, int | float) and seen >= done["at"]:
+        return None
+    line = (
+        f"the driver (pid {done.get('pid')}) recovered its checkpoint by {done.get('mode')} at start "
+        f"(policy {spec.recovery.policy}; backup {done.get('backup')}): {done.get('why')}"
+    )
+    return {"at": done["at"], "by": "driver", "mode": done.get("mode"), "backup": done.get("backup"),
+            "line": line}  # fmt: skip
 
 
 def reconcile_app(
@@ -161,9 +181,13 @@ def reconcile_app(
         acted = "would mark failed (dry run)" if dry_run else "marked failed"
     elif decision.action == "wait":
         acted = f"waiting {decision.retry_after or 0:.0f} s (backoff)"
+    previous = (records.read(spec, HEALTH) or {}).get("checkpoint")
+    noted = driver_recovery(records, spec, previous) if checkpoint is None else None
+    if noted is not None:
+        checkpoint = noted
+        acted = noted["line"] if acted == "none" else f"{acted}; {noted['line']}"
     if not dry_run:
         doc = health_record(view, decision, acted, now)
-        previous = (records.read(spec, HEALTH) or {}).get("checkpoint")
         doc["checkpoint"] = checkpoint or previous  # the last checkpoint action stays visible
         records.write(spec, HEALTH, doc)
     written = (view.heartbeat or {}).get("written_at")

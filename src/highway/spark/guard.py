@@ -76,6 +76,16 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
+def _note(conn: Connection, spec: AppSpec, mode: str, backup: str | None, why: str, line: str) -> None:
+    """Leave the recovery where reconcile reports it (health.json, ``highway status``, the DAG log)."""
+    import time
+
+    from highway.ops.observe import CHECKPOINT, Records
+
+    doc = {"at": time.time(), "mode": mode, "backup": backup, "why": why, "line": line, "pid": os.getpid()}
+    Records(conn).write(spec, CHECKPOINT, doc)
+
+
 def checked_start(spec: AppSpec, conn: Connection, reporter: Any) -> None:
     """Examine the checkpoint against the sinks; recover by itself as far as ``spec.recovery.policy``
     allows; refuse with one line otherwise (``CheckpointRefused``, also the final heartbeat's error)."""
@@ -101,7 +111,8 @@ def checked_start(spec: AppSpec, conn: Connection, reporter: Any) -> None:
             _say(text)
         exam = done.after or exam
     line = recovery.refusal_line(spec.name, exam.findings)
-    for mode in recovery.modes_for(spec.recovery.policy) if line else ():
+    auto = () if recovery.needs_operator(exam.findings) else recovery.modes_for(spec.recovery.policy)
+    for mode in auto if line else ():
         why = f"automatic ({spec.recovery.policy} policy): {line}"
         done = checkpoints.recover(conn, spec, mode, why, who=f"app {spec.name} (pid {os.getpid()})")
         for text in done.plan.lines():
@@ -110,7 +121,9 @@ def checked_start(spec: AppSpec, conn: Connection, reporter: Any) -> None:
             exam = done.after
             line = recovery.refusal_line(spec.name, exam.findings)
             if line is None:
-                _say(f"{spec.name}: checkpoint recovered by {mode} (backup {done.backup_id})")
+                said = f"{spec.name}: checkpoint recovered by {mode} (backup {done.backup_id})"
+                _say(said)
+                _note(conn, spec, mode, done.backup_id, why, said)
                 break
     if line is None:
         return
