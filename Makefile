@@ -26,7 +26,7 @@ unit: ## fast tests of the pure core (no services)
 	@V=$$($(VENV_SH)) && "$$V/bin/pytest" -q tests/unit $(PYTEST_ARGS)
 
 test: lint ## lint, then every test against a real local stack the tests start themselves
-	@V=$$($(VENV_SH)) && "$$V/bin/pytest" -ra tests $(PYTEST_ARGS)
+	@V=$$($(VENV_SH)) && "$$V/bin/pytest" -ra --durations=40 tests $(PYTEST_ARGS)
 
 down: ## stop the local stack started by `make demo`
 	@V=$$($(VENV_SH)) && "$$V/bin/highway" stack down
