@@ -97,7 +97,11 @@ def _committed_lineage(apps: DagApps) -> str:
         found = read_view(s3.client(conn), conn.lake_bucket, spec.checkpoint)
         return found if found.commit_ids and found.query_id else None
 
-    if view() is None:
+    if view() is None:  # a batch needs input: a few events first
+        import tempfile
+
+        record = Path(tempfile.mkdtemp(prefix="ckpt-dag-")) / "produced.jsonl"
+        hwtest.produce(apps.catalog, spec, 50, record)  # type: ignore[arg-type]
         runtime.deploy(spec, text)
         _wait("a committed batch", view, 300)
     runtime.stop(spec.name)

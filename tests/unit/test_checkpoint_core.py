@@ -242,8 +242,8 @@ def test_reset_to_available_after_expiry_counts_every_skipped_offset_and_keeps_t
     )
     assert plan.refused is None
     assert [(a.kind, a.path) for a in plan.actions] == [
-        ("clear", ""), ("write", "metadata"), ("write", "offsets/3"), ("write", "commits/3"),
-        ("write", cp.MARKER),
+        ("clear", ""), ("write", "metadata"), ("write", "offsets/2"), ("write", "commits/2"),
+        ("write", "offsets/3"), ("write", "commits/3"), ("write", cp.MARKER),
     ]  # fmt: skip
     # the app stood at the sinks' newest batch's end (END); partition 1 lost 600 - 487 to expiry
     skipped = {r["partition"]: (r["from"], r["to"], r["skipped"], r["reread"]) for r in plan.ranges}

@@ -410,6 +410,12 @@ def _reset(
             Action("write", "sources/0/0", f"batch 0 starts at {label}", cp.initial_offsets_text(start))
         )
     else:
+        if batch > 0:  # Spark reads the batch before the newest when it resumes
+            actions += [
+                Action("write", f"offsets/{batch - 1}", "Spark reads it on resume: it ends there too",
+                       cp.offsets_text([start], int(now * 1000), conf)),
+                Action("write", f"commits/{batch - 1}", f"batch {batch - 1} is done", cp.COMMIT_TEXT),
+            ]  # fmt: skip
         actions += [
             Action("write", f"offsets/{batch}", f"batch {batch} ends at {label}",
                    cp.offsets_text([start], int(now * 1000), conf)),
