@@ -142,7 +142,8 @@ def handle_checkpoint(
 
 
 def driver_recovery(records: Records, spec: AppSpec, previous: Any) -> dict[str, Any] | None:
-    """A recovery the app's driver made by itself (its ``recovery`` policy) since reconcile last said one."""
+    """A recovery the app's driver made by itself since reconcile last said one; the policy is the one the
+    driver ran with (a deploy may override the catalog's)."""
     from highway.ops.observe import CHECKPOINT
 
     done = records.read(spec, CHECKPOINT)
@@ -153,7 +154,7 @@ def driver_recovery(records: Records, spec: AppSpec, previous: Any) -> dict[str,
         return None
     line = (
         f"the driver (pid {done.get('pid')}) recovered its checkpoint by {done.get('mode')} at start "
-        f"(policy {spec.recovery.policy}; backup {done.get('backup')}): {done.get('why')}"
+        f"(policy {done.get('policy') or spec.recovery.policy}; backup {done.get('backup')}): {done.get('why')}"
     )
     return {"at": done["at"], "by": "driver", "mode": done.get("mode"), "backup": done.get("backup"),
             "line": line}  # fmt: skip

@@ -82,7 +82,8 @@ def _note(conn: Connection, spec: AppSpec, mode: str, backup: str | None, why: s
 
     from highway.ops.observe import CHECKPOINT, Records
 
-    doc = {"at": time.time(), "mode": mode, "backup": backup, "why": why, "line": line, "pid": os.getpid()}
+    doc = {"at": time.time(), "mode": mode, "policy": spec.recovery.policy, "backup": backup, "why": why,
+           "line": line, "pid": os.getpid()}  # fmt: skip
     Records(conn).write(spec, CHECKPOINT, doc)
 
 
