@@ -152,9 +152,10 @@ def driver_recovery(records: Records, spec: AppSpec, previous: Any) -> dict[str,
     seen = previous.get("at") if isinstance(previous, dict) else None
     if isinstance(seen, int | float) and seen >= done["at"]:
         return None
+    policy = done.get("policy") or spec.recovery.policy
     line = (
         f"the driver (pid {done.get('pid')}) recovered its checkpoint by {done.get('mode')} at start "
-        f"(policy {done.get('policy') or spec.recovery.policy}; backup {done.get('backup')}): {done.get('why')}"
+        f"(policy {policy}; backup {done.get('backup')}): {done.get('why')}"
     )
     return {"at": done["at"], "by": "driver", "mode": done.get("mode"), "backup": done.get("backup"),
             "line": line}  # fmt: skip
