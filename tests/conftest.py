@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -153,3 +153,13 @@ def dag_apps(dag_apps_session: DagApps) -> DagApps:
     behaviour; Kubernetes restarts them, the local stack's ``up`` does). A no-op when all run."""
     _airflow_up(dag_apps_session.stack, dag_apps_session.catalog)
     return dag_apps_session
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: Any) -> None:
+    """What the tests measured (``hwtest.measured``), one line each, after the results."""
+    from hwtest import MEASURED
+
+    if MEASURED:
+        terminalreporter.section("measured")
+        for line in MEASURED:
+            terminalreporter.write_line(line)

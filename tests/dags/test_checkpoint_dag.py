@@ -168,7 +168,9 @@ def test_reconcile_leaves_a_refused_checkpoint_to_an_operator_who_recovers_it_fr
             300,
         )
         took = time.time() - faulted
-        print(f"\nfault -> refused -> reconcile -> repaired from Airflow -> progress: {took:.0f} s")
+        hwtest.measured(
+            f"metadata deleted, manual policy: fault -> repair from Airflow -> progress: {took:.0f} s"
+        )
     finally:
         runtime.stop(spec.name)
 
@@ -253,8 +255,9 @@ def test_under_rebuild_from_sink_two_faults_mend_themselves_when_airflow_starts_
         acted = reported("repair")
         status = _status_row(dag_apps, spec.name)
         assert status["checkpoint"] == records.read(spec, HEALTH)["checkpoint"]["line"] and acted
-        print(
-            f"\nautomatic recovery, fault -> progress: rebuild-from-sink {first:.0f} s, repair {second:.0f} s"
+        hwtest.measured(
+            "automatic recovery started from Airflow, fault -> progress: "
+            f"lost checkpoint (rebuild-from-sink) {first:.0f} s, deleted metadata (repair) {second:.0f} s"
         )
         _wait("every record produced here in a table", lambda: _all_landed(spark, conn, spec, produced), 300)
     finally:
