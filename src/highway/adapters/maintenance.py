@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from highway.connection import Connection
+from highway.errors import TerminalError, TransientError
 
 CHECKPOINT_AUDIT = "_maintenance/checkpoint_audit"
 CHECKPOINT_AUDIT_SCHEMA = pa.schema(
@@ -56,11 +57,17 @@ def _uri(conn: Connection, table: str) -> str:
 def append(conn: Connection, table: str, schema: pa.Schema, rows: Sequence[Mapping[str, Any]]) -> None:
     """Append ``rows`` (one commit), creating the table on first use."""
     from deltalake import write_deltalake
+    from deltalake.exceptions import DeltaError, DeltaProtocolError, SchemaMismatchError
 
-    write_deltalake(
-        _uri(conn, table), pa.Table.from_pylist([dict(r) for r in rows], schema=schema), mode="append",
-        storage_options=_options(conn),
-    )  # fmt: skip
+    data = pa.Table.from_pylist([dict(r) for r in rows], schema=schema)
+    try:
+        write_deltalake(_uri(conn, table), data, mode="append", storage_options=_options(conn))
+    except (OSError, DeltaError) as exc:  # S3 out of reach, a lost commit race: worth a retry
+        first = (str(exc).splitlines() or [type(exc).__name__])[0]
+        what = f"append to {table} at {conn.s3_endpoint}: {first}"
+        if isinstance(exc, DeltaProtocolError | SchemaMismatchError):
+            raise TerminalError(what) from None
+        raise TransientError(what) from None
 
 
 def read(conn: Connection, table: str) -> list[dict[str, Any]]:

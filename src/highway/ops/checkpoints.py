@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from highway.runtime.base import AppRuntime
 
 BACKUPS = "_backups/checkpoints"
+AUDIT_RETRY_SECONDS = 60.0  # the checkpoint is already mended: its audit row is worth waiting for
 
 
 @dataclass(frozen=True)
@@ -199,19 +200,8 @@ def plan(
     from highway.spark.session import ROCKSDB_PROVIDER
 
     conf = recovery.checkpoint_conf(spec.resources.shuffle_partitions, ROCKSDB_PROVIDER)
-    return recovery.plan_recovery(
-        exam.app,
-        mode,
-        exam.view,
-        exam.sink,
-        exam.findings,
-        reason,
-        now,
-        str(uuid.uuid4()),
-        conf,
-        target,
-        label,
-    )
+    args = (exam.view, exam.sink, exam.findings, reason, now, str(uuid.uuid4()), conf, target, label)
+    return recovery.plan_recovery(exam.app, mode, *args)
 
 
 def check_reset_target(mode: str, to: str | None, key: str) -> None:
@@ -297,7 +287,13 @@ def _audit(
         "findings_after": ",".join(f.code for f in after.findings),
         "ranges": json.dumps(ranges), "entry": json.dumps(entry, default=str),
     }  # fmt: skip
-    maintenance.append(conn, maintenance.CHECKPOINT_AUDIT, maintenance.CHECKPOINT_AUDIT_SCHEMA, [row])
+    from highway.core.retry import retry_transient
+
+    table, schema = maintenance.CHECKPOINT_AUDIT, maintenance.CHECKPOINT_AUDIT_SCHEMA
+    retry_transient(
+        lambda: maintenance.append(conn, table, schema, [row]),
+        f"app {spec.name}: write the checkpoint audit row", AUDIT_RETRY_SECONDS, time.monotonic, time.sleep,
+    )  # fmt: skip
 
 
 def audit_entries(conn: Connection, app: str | None = None) -> list[dict[str, Any]]:

@@ -101,7 +101,8 @@ def handle_checkpoint(
     exam = checkpoints.examine(records.conn, spec)
     policy = spec.recovery.policy
     reason = f"reconcile: the app fails to start on its checkpoint ({problem})"
-    plans = [checkpoints.plan(spec, exam, mode, reason, now) for mode in recovery.MODES]
+    # every mode but reset, which needs a target and skips or re-reads records: a person's decision
+    plans = [checkpoints.plan(spec, exam, mode, reason, now) for mode in recovery.MODES if mode != "reset"]
     allowed = () if recovery.needs_operator(exam.findings) else recovery.modes_for(policy)
     usable = next((p for p in plans if not p.refused and p.actions and p.mode in allowed), None)
     record: dict[str, Any] = {
