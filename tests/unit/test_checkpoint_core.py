@@ -214,6 +214,8 @@ def test_a_truncated_trailing_offsets_file_is_removed_only_when_no_sink_committe
 
 def test_gaps_state_versions_and_expired_offsets_have_their_codes() -> None:
     assert cp.BATCH_GAP in codes(recovery.inspect(APP, view(offsets__1=None, commits__1=None), sink()))
+    lost = [f for f in recovery.inspect(APP, view(offsets__2=None), sink()) if f.code == cp.MISSING_FILE]
+    assert [(f.path, f.severity) for f in lost] == [("offsets/2", "blocking")]
     state = cp.parse_checkpoint({"metadata": 4, "offsets/0": 1, "commits/0": 1, "state/0/0/1.delta": 1,
                                  "state/0/1/0.delta": 1}, {"metadata": '{"id":"a"}'})  # fmt: skip
     found = recovery.inspect(APP, state, None)

@@ -65,8 +65,8 @@ def _batch_findings(view: CheckpointView) -> list[Finding]:
             )
     orphans = sorted(set(view.commit_ids) - set(view.offset_ids))
     if orphans and view.offset_ids and orphans[-1] > view.offset_ids[0]:
-        found.append(_f(cp.BATCH_GAP, "blocking", f"commits/{orphans[-1]} has no offsets file",
-                        f"commits/{orphans[-1]}"))  # fmt: skip
+        found.append(_f(cp.MISSING_FILE, "blocking", f"offsets/{orphans[-1]} is missing (its commit exists)",
+                        f"offsets/{orphans[-1]}"))  # fmt: skip
     if view.in_flight is not None:
         found.append(
             _f(
