@@ -73,6 +73,8 @@ def _mutate(entry: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
         ("image", "Bad Image!!", "an image reference such as"),
         ("image", "highway-spark:", "an image reference such as"),
         ("checkpoint", "/abs/path", "relative path"),
+        ("checkpoint", "_checkpoints/../../etc", "without '..'"),
+        ("status_prefix", "_status/..", "without '..'"),
         ("source.topic", KeyError, "required"),
         ("sink", KeyError, "required"),
     ],

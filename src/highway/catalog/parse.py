@@ -279,14 +279,13 @@ def parse(data: object, source: str = "<catalog>") -> AppSpec:
         kind = "bronze"  # the key check below names what is missing
     root = _Section(source, "", data, COMMON_REQUIRED | KIND_KEYS[kind], COMMON_OPTIONAL)
     trigger = root.section("trigger", set(), {"interval_seconds"}) if "trigger" in root.data else None
-    path_help = "a relative path under the lake root"
     common: dict[str, Any] = {
         "name": root.text("name", NAME_RE, "lower_snake_case, 2-63 characters, starting with a letter"),
         "kind": kind,
         "description": root.typed("description", str, ""),
         "trigger": Trigger(trigger.positive("interval_seconds", float, 5.0) if trigger else 5.0),
-        "checkpoint": root.text("checkpoint", PATH_RE, path_help),
-        "status_prefix": root.text("status_prefix", PATH_RE, path_help),
+        "checkpoint": _lake_path(root, "checkpoint"),
+        "status_prefix": _lake_path(root, "status_prefix"),
         "resources": _resources(root),
         "image": _image(root),
         "health": _health(root),
