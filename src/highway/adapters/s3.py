@@ -62,9 +62,15 @@ def get_json(s3: S3Client, bucket: str, key: str) -> Any:
 
 
 def get_json_or_none(s3: S3Client, bucket: str, key: str) -> Any:
-    """``get_json``, or None when the object does not exist yet (an app that never reported)."""
+    """``get_json``, or None when the object does not exist yet (an app that never reported). A file that
+    is not JSON is a TerminalError naming it (a reader says which file and goes on)."""
     text = get_text(s3, bucket, key)
-    return None if text is None else json.loads(text)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise TerminalError(f"s3://{bucket}/{key} is not readable JSON ({exc})") from None
 
 
 def list_sizes(s3: S3Client, bucket: str, prefix: str, start_after: str = "") -> dict[str, int]:

@@ -10,6 +10,7 @@ after the budget the app is marked failed, left alone, and says why in ``highway
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 from highway.catalog import AppSpec
 from highway.core import recovery
 from highway.core.health import Decision, evaluate, history_from_json, history_to_json, policy_for
-from highway.errors import HighwayError
+from highway.errors import HighwayError, TerminalError
 from highway.ops.observe import HEALTH, AppView, Records, observe
 
 if TYPE_CHECKING:
     from highway.runtime.base import AppRuntime
 
 Clock = Callable[[], float]
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,9 @@ class Outcome:
 
 
 def decide(view: AppView, records: Records, now: float) -> Decision:
-    """The decision for one observed app, from the history in its health record."""
-    doc = records.read(view.spec, HEALTH) or {}
+    """The decision for one observed app, from the history in its health record (an unreadable record
+    counts as none: it is rewritten this cycle)."""
+    doc = _health(records, view.spec)
     history = history_from_json(doc.get("history"))
     policy = policy_for(view.spec.trigger.interval_seconds, view.spec.health)
     return evaluate(view.observation, history, policy, now)
@@ -162,6 +165,19 @@ def driver_recovery(records: Records, spec: AppSpec, previous: Any) -> dict[str,
             "line": line}  # fmt: skip
 
 
+def _health(records: Records, spec: AppSpec) -> dict[str, Any]:
+    try:
+        doc = records.read(spec, HEALTH)
+    except TerminalError as exc:
+        log.warning("%s: health record ignored: %s", spec.name, exc)
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+def _previous_checkpoint(records: Records, spec: AppSpec) -> Any:
+    return _health(records, spec).get("checkpoint")
+
+
 def reconcile_app(
     runtime: AppRuntime, records: Records, spec: AppSpec, dry_run: bool, clock: Clock = time.time
 ) -> Outcome:
@@ -178,13 +194,18 @@ def reconcile_app(
         if dry_run:
             acted = "would restart (dry run)"
         else:
+            # the attempt is recorded first: a restart that raises or times out still counts for the
+            # backoff and the budget next cycle
+            attempt = health_record(view, decision, "restart attempted (not confirmed)", now)
+            attempt["checkpoint"] = _previous_checkpoint(records, spec)
+            records.write(spec, HEALTH, attempt)
             runtime.restart(spec.name)
             acted = "restarted"
     elif decision.action == "fail":
         acted = "would mark failed (dry run)" if dry_run else "marked failed"
     elif decision.action == "wait":
         acted = f"waiting {decision.retry_after or 0:.0f} s (backoff)"
-    previous = (records.read(spec, HEALTH) or {}).get("checkpoint")
+    previous = _previous_checkpoint(records, spec)
     noted = driver_recovery(records, spec, previous) if checkpoint is None else None
     if noted is not None:
         checkpoint = noted
@@ -201,13 +222,14 @@ def reconcile_app(
 def reconcile_all(
     runtime: AppRuntime, records: Records, specs: Iterable[AppSpec], dry_run: bool, clock: Clock = time.time
 ) -> list[Outcome]:
-    """Every app, in order; one app's error is recorded and the others still get their turn."""
+    """Every app, in order; one app's error (a service, a runtime that times out, a record that is not
+    JSON) is recorded and the others still get their turn."""
     outcomes = []
     for spec in specs:
         started = time.monotonic()
         try:
             outcomes.append(reconcile_app(runtime, records, spec, dry_run, clock))
-        except HighwayError as exc:
+        except (HighwayError, OSError, ValueError) as exc:
             outcomes.append(
                 Outcome(spec.name, "unknown", None, "error", None, None, time.monotonic() - started, str(exc))
             )
