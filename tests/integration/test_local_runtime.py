@@ -241,6 +241,32 @@ def test_a_killed_supervisor_leaves_an_orphan_holding_the_lease_until_stop(
     assert rt.driver_pid(spec.name) not in (None, pid)
 
 
+def test_a_driver_pid_reused_by_another_process_is_never_signalled(
+    tmp_path: Path, home: Path, make_rt: MakeRuntime
+) -> None:
+    """What a reboot can leave: driver.pid naming a pid that now belongs to an unrelated session leader.
+    `stop` (and so `stack down`) must leave that process alone."""
+    rt = make_rt()
+    spec, text = variant(tmp_path, "reused")
+    rt.deploy(spec, text)
+    pid_file = home / "apps" / spec.name / "driver.pid"
+    pid, recorded = pid_file.read_text().splitlines()  # the supervisor's: the pid, boot id + start time
+    assert rt.driver_pid(spec.name) == int(pid)
+    assert recorded.split()[0] == Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    rt.stop(spec.name, timeout=30)
+    stranger = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    try:
+        pid_file.write_text(f"{stranger.pid}\n{recorded}\n")
+        assert rt.driver_pid(spec.name) is None
+        assert rt.stop(spec.name, timeout=30).state == "stopped"
+        assert stranger.poll() is None and is_alive(stranger.pid)  # neither signalled nor killed
+        pid_file.write_text(f"{stranger.pid}\n")  # a pid file without an identity: not ours either
+        assert rt.stop(spec.name, timeout=30).state == "stopped" and stranger.poll() is None
+    finally:
+        stranger.kill()
+        stranger.wait()
+
+
 def test_stop_kills_a_driver_that_ignores_sigterm_after_the_grace(
     tmp_path: Path, home: Path, make_rt: MakeRuntime
 ) -> None:

@@ -11,7 +11,16 @@ import yaml
 
 from highway.errors import StackError
 from highway.stack.install import highest_version, java_major, pom_key, zip_member_target
-from highway.stack.process import PidState, belongs, can_traverse, classify_pid, parse_pid, parse_stat
+from highway.stack.process import (
+    PidState,
+    belongs,
+    can_traverse,
+    classify_pid,
+    identity,
+    parse_pid,
+    parse_start_time,
+    parse_stat,
+)
 from highway.stack.render import (
     KAFKA_MAX_MESSAGE_BYTES,
     elasticsearch_yml,
@@ -94,6 +103,17 @@ def test_parse_stat_survives_odd_process_names() -> None:
     text = "4242 (my (odd) name) S 1 4240 4240 0 -1 4194560 100 0 0 0"
     assert parse_stat(text) == ("S", 4240)
     assert parse_stat("7 (java) Z 1 7 7 0")[0] == "Z"
+
+
+def test_a_process_identity_is_the_boot_and_the_start_time() -> None:
+    # /proc/<pid>/stat of a real process: field 22 (the 20th after the name) is its start time in ticks
+    text = (
+        "31337 (python3 (x)) S 1 31337 31337 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 1 1 "
+        "18446744073709551615"
+    )
+    assert parse_start_time(text) == 987654
+    assert identity("6f1c-boot\n", text) == "6f1c-boot 987654"
+    assert identity("6f1c-boot", text) != identity("a later boot", text)  # same pid and ticks, a reboot
 
 
 def test_parse_pid_reads_the_first_line_only() -> None:

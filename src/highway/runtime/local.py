@@ -38,7 +38,16 @@ from highway.core.supervise import interpret, lease_name
 from highway.errors import HighwayError
 from highway.runtime.base import DEFAULT_TIMEOUT, RuntimeTerminal, RuntimeTransient
 from highway.runtime.supervisor import atomic_write, kill_group, read_state, write_state
-from highway.stack.process import PidState, inspect_pid, is_alive, parse_stat, read_pid, start_detached
+from highway.stack.process import (
+    PidState,
+    inspect_pid,
+    is_alive,
+    parse_stat,
+    process_identity,
+    read_pid,
+    recorded_identity,
+    start_detached,
+)
 
 APP_NAME = re.compile(r"^[a-z0-9][a-z0-9_]*$")
 MAX_APP_NAME = 45  # the Kubernetes runtime's limit, so an app deploys the same way on both
@@ -241,15 +250,19 @@ class LocalRuntime:
         return pid if state is PidState.RUNNING else None
 
     def _driver(self, app: str) -> int | None:
-        """The live driver's pid: alive and still the leader of its own session (not a reused pid)."""
-        pid = read_pid(self._dir(app) / "driver.pid")
+        """The live driver's pid: alive, the leader of its own session, and the very process the
+        supervisor started (boot id and start time as recorded): a pid reused after a reboot or by an
+        unrelated process is never signalled."""
+        pid_file = self._dir(app) / "driver.pid"
+        pid = read_pid(pid_file)
         if pid is None or not is_alive(pid):
             return None
         try:
             _state, session = parse_stat(Path(f"/proc/{pid}/stat").read_text())
         except (OSError, ValueError):
             return None
-        return pid if session == pid else None
+        ours = recorded_identity(pid_file)
+        return pid if session == pid and ours is not None and ours == process_identity(pid) else None
 
     def _stop_orphan(self, action: str, app: str, pid: int, deadline: float, timeout: float) -> None:
         """SIGTERM the orphaned driver, SIGKILL its group after the grace, and wait until it is gone."""

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from highway.core.supervise import Exit, SupervisorState, backoff, consecutive
-from highway.stack.process import is_alive, spawn, write_pid
+from highway.stack.process import is_alive, process_identity, spawn, write_pid
 
 REFUSED = 3  # exit status when the lease is held by someone else
 POLL = 0.1
@@ -182,7 +182,7 @@ class Supervisor:
             self.crashed(None, 127)
             return None
         now = time.time()
-        write_pid(self.app_dir / "driver.pid", proc.pid)
+        write_pid(self.app_dir / "driver.pid", proc.pid, process_identity(proc.pid))
         note_holder(fd, self.state.app, os.getpid(), proc.pid)
         self.save(attempts=attempt, phase="running", started_at=now, driver_pid=proc.pid, next_start_at=None)
         self.log(f"driver started (pid {proc.pid}, attempt {attempt})")

@@ -74,6 +74,16 @@ def parse_stat(text: str) -> tuple[str, int]:
     return fields[0], int(fields[3])
 
 
+def parse_start_time(text: str) -> int:
+    """The process's start time (clock ticks after boot) from the text of ``/proc/<pid>/stat``."""
+    return int(text[text.rindex(")") + 2 :].split()[19])
+
+
+def identity(boot_id: str, stat_text: str) -> str:
+    """What tells one process from a later one that reuses its pid, even across a reboot."""
+    return f"{boot_id.strip()} {parse_start_time(stat_text)}"
+
+
 def parse_pid(text: str) -> int | None:
     first = text.strip().splitlines()[0].strip() if text.strip() else ""
     return int(first) if first.isdigit() and int(first) > 0 else None
@@ -89,8 +99,27 @@ def read_pid(path: Path) -> int | None:
         return None
 
 
-def write_pid(path: Path, pid: int) -> None:
-    path.write_text(f"{pid}\n")
+def write_pid(path: Path, pid: int, who: str | None = None) -> None:
+    """The pid, and on its second line the process's identity when given (see ``process_identity``)."""
+    path.write_text(f"{pid}\n" if who is None else f"{pid}\n{who}\n")
+
+
+def process_identity(pid: int) -> str | None:
+    """This boot's id and the process's start time; None when the process is gone."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text()
+        return identity(boot, Path(f"/proc/{pid}/stat").read_text())
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def recorded_identity(path: Path) -> str | None:
+    """The identity ``write_pid`` recorded beside the pid, if any."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return None
+    return lines[1].strip() if len(lines) > 1 and lines[1].strip() else None
 
 
 def _stat(pid: int) -> tuple[str, int] | None:
