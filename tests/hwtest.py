@@ -284,8 +284,11 @@ class SinkAudit:
     pg_missing: int
     pg_unexpected: int
     dlq_ids: frozenset[str]
+    es_differ: tuple[str, ...] = ()  # ids whose document holds other values than the silver row
+    pg_differ: tuple[str, ...] = ()  # ids whose warehouse row holds other values than the silver row
 
     def assert_exactly_once(self, refused: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        assert self.es_differ == () and self.pg_differ == (), self  # the same values in every store
         assert self.silver_rows == self.expected, self  # no duplicates: rows = distinct ids
         assert self.silver_missing == 0 and self.silver_unexpected == 0, self
         assert self.pg_rows == self.expected and self.pg_missing == 0 and self.pg_unexpected == 0, self
@@ -294,14 +297,53 @@ class SinkAudit:
         assert self.dlq_ids == frozenset(refused), self
 
 
+VALUE_COLUMNS = (
+    "event_id", "event_type", "event_time", "user_id", "session_id", "product_id", "order_id", "quantity",
+    "price", "amount", "currency", "payment_method", "page", "kafka_partition", "kafka_offset",
+)  # fmt: skip  # what silver, its search index and its warehouse table all hold
+
+
+def _value(column: str, value: Any) -> Any:
+    """One value as every store can be compared on: times as epoch milliseconds, money to the cent."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    if column == "event_time" and isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if isinstance(value, datetime):
+        return round((value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp() * 1000)
+    if isinstance(value, float | Decimal):
+        return round(float(value), 2)
+    return value
+
+
+def _values(row: Any) -> tuple[Any, ...]:
+    get = row.get if isinstance(row, dict) else lambda c: row[VALUE_COLUMNS.index(c)]
+    return tuple(_value(c, get(c)) for c in VALUE_COLUMNS)
+
+
+def _differ(silver: dict[str, tuple[Any, ...]], other: dict[str, tuple[Any, ...]]) -> tuple[str, ...]:
+    return tuple(sorted(i for i in silver.keys() & other.keys() if silver[i] != other[i]))
+
+
 def sink_audit(spark: SparkSession, conn: Connection, spec: Any, expected: set[str]) -> SinkAudit:
-    silver = [
-        r[0]
-        for r in spark.read.format("delta").load(conn.lake_path(spec.sink.table)).select("event_id").collect()
+    """Ids in each store against ``expected``, and each stored value against the silver row's."""
+    from pyspark.sql import functions as F
+
+    from highway.adapters import elasticsearch as es
+
+    table_df = spark.read.format("delta").load(conn.lake_path(spec.sink.table))
+    columns = [F.unix_millis(c).alias(c) if c == "event_time" else c for c in VALUE_COLUMNS]
+    silver_rows = table_df.select(*columns).collect()
+    silver = [r["event_id"] for r in silver_rows]
+    silver_values = {r["event_id"]: _values(r) for r in silver_rows}
+    es_docs = [
+        hit["_source"] for hit in es.scan(es.client(conn), spec.search.alias, source=list(VALUE_COLUMNS))
     ]
-    docs = es_ids(conn, spec.search.alias)
+    docs = [d["event_id"] for d in es_docs]
     table = spec.warehouse.table
-    stored = [r[0] for r in pg_rows(conn, f"SELECT event_id FROM {table}")]
+    pg_table = pg_rows(conn, f"SELECT {', '.join(VALUE_COLUMNS)} FROM {table}")
+    stored = [r[0] for r in pg_table]
     dlq_path = conn.lake_path(spec.dlq.table)
     dlq = set()
     if committed_rows(spark, dlq_path):
@@ -318,6 +360,8 @@ def sink_audit(spark: SparkSession, conn: Connection, spec: Any, expected: set[s
         pg_missing=len(expected - set(stored)),
         pg_unexpected=len(set(stored) - expected),
         dlq_ids=frozenset(dlq),
+        es_differ=_differ(silver_values, {d["event_id"]: _values(d) for d in es_docs}),
+        pg_differ=_differ(silver_values, {r[0]: _values(r) for r in pg_table}),
     )
 
 

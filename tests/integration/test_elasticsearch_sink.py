@@ -93,6 +93,21 @@ def test_bulk_then_replay_overwrites_the_same_documents(es: Elasticsearch, alias
     assert es.count(index=alias, query={"term": {"quantity": 7}})["count"] == 5_000
 
 
+def test_first_wins_keeps_the_first_copy_and_counts_the_later_ones(es: Elasticsearch, alias: str) -> None:
+    """Silver's search sink (create): a later copy of an id, or a replay, leaves the first one as it is."""
+    es_adapter.ensure_alias(es, alias, index_template(alias, catalog_fields()))
+    result = es_adapter.bulk_index(es, alias, [event(i) for i in range(100)], first_wins=True)
+    assert (result.written, result.existing, result.failed) == (100, 0, [])
+    again = [event(i, quantity=7) for i in range(50, 150)]  # 50 re-sent with other values, 50 new
+    result = es_adapter.bulk_index(es, alias, again, chunk_size=30, concurrency=2, first_wins=True)
+    assert (result.written, result.existing, result.failed) == (50, 50, [])
+    assert es_adapter.count(es, alias) == 150
+    changed = es.search(index=alias, query={"term": {"quantity": 7}}, size=200, _source=["event_id"])
+    assert sorted(h["_source"]["event_id"] for h in changed["hits"]["hits"]) == [
+        f"e-{i:06d}" for i in range(100, 150)
+    ]
+
+
 def test_refused_documents_are_returned_with_status_and_reason(es: Elasticsearch, alias: str) -> None:
     es_adapter.ensure_alias(es, alias, index_template(alias, catalog_fields()))
     unknown = event(1, colour="red")

@@ -57,35 +57,39 @@ def _silver(bronze: Bronze, suffix: str, max_files: int = 4) -> SilverSpec:
     return spec
 
 
-def _send_immense_event(conn: Any, topic: str) -> dict[str, Any]:
-    """One valid event whose `page` is longer than Elasticsearch's keyword limit; its record line."""
+def _send_event(conn: Any, topic: str, key: str, **fields: Any) -> dict[str, Any]:
+    """One valid event sent to ``topic`` (``fields`` over a page view's); its record line."""
     from confluent_kafka import Producer
 
-    event_id = uuid.uuid4().hex
     event = {
-        "event_id": event_id,
+        "event_id": uuid.uuid4().hex,
         "event_type": "page_view",
         "event_time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "user_id": "u-immense",
-        "session_id": "s-immense",
-        "page": "/" + "x" * IMMENSE,
+        "user_id": f"u-{key}",
+        "session_id": f"s-{key}",
+        **fields,
     }
     delivered: list[Any] = []
     producer = Producer({"bootstrap.servers": conn.kafka_bootstrap, "message.max.bytes": 4 * 1024 * 1024})
     producer.produce(
-        topic, json.dumps(event).encode(), key=b"u-immense", on_delivery=lambda e, m: delivered.append((e, m))
+        topic, json.dumps(event).encode(), key=key.encode(), on_delivery=lambda e, m: delivered.append((e, m))
     )
     producer.flush(30)
     error, message = delivered[0]
     assert error is None, error
     return {
-        "id": event_id,
+        "id": event["event_id"],
         "valid": True,
         "reason": None,
         "late": False,
         "partition": message.partition(),
         "offset": message.offset(),
     }
+
+
+def _send_immense_event(conn: Any, topic: str) -> dict[str, Any]:
+    """One valid event whose `page` is longer than Elasticsearch's keyword limit; its record line."""
+    return _send_event(conn, topic, "immense", page="/" + "x" * IMMENSE)
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +105,12 @@ def test_100k_events_exactly_once_in_silver_search_and_warehouse_and_gold(
     tmp_path, stack, conn, spark
 ) -> None:
     bronze = _bronze(tmp_path, "e2e", 100_000, "--late-ratio", "0.05")
-    immense = _send_immense_event(conn, bronze.spec.source.topic)
-    records = [*bronze.records, immense]
+    topic = bronze.spec.source.topic
+    immense = _send_immense_event(conn, topic)
+    # the stream's first event id sent again at its end with other values: every store keeps the first
+    first = min((r for r in bronze.records if r["valid"] and r["partition"] == 0), key=lambda r: r["offset"])
+    again = _send_event(conn, topic, "resent", event_id=first["id"], page="/again", product_id="p-again")
+    records = [*bronze.records, immense, again]
     assert sum(r["dup"] for r in bronze.records) == pytest.approx(2_000, rel=0.2)
     silver = _silver(bronze, "e2e")
     gold = hwtest.pipeline_variant(
@@ -117,7 +125,12 @@ def test_100k_events_exactly_once_in_silver_search_and_warehouse_and_gold(
     hwtest.audit(spark, conn, bronze.spec, records).assert_exactly_once()
     expected = hwtest.distinct_valid_ids(records)
     audit = hwtest.sink_audit(spark, conn, silver, expected)
-    audit.assert_exactly_once(refused={immense["id"]})
+    audit.assert_exactly_once(refused={immense["id"]})  # ids, no duplicates, the same values everywhere
+    kept = hwtest.pg_rows(
+        conn, f"SELECT kafka_partition, kafka_offset, page FROM {silver.warehouse.table} WHERE event_id = %s",
+        first["id"],
+    )  # fmt: skip
+    assert kept[0][:2] == (0, first["offset"]) and kept[0][2] != "/again", kept
     dlq = spark.read.format("delta").load(conn.lake_path(silver.dlq.table)).collect()
     assert [(r["sink"], r["status"]) for r in dlq] == [("elasticsearch", 400)]
     assert "failed to parse field [page]" in dlq[0]["reason"], dlq[0]["reason"][:300]

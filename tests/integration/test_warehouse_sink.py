@@ -155,6 +155,22 @@ def test_a_key_twice_in_one_batch_leaves_one_row_the_latest(
     assert pgconn.execute(f"SELECT page, price FROM {table}").fetchall() == [("/second", 3.0)]
 
 
+def test_first_wins_keeps_the_first_copy_like_silvers_insert_only_merge(
+    pgconn: postgres.PgConnection, table: str, app: str
+) -> None:
+    """Silver's warehouse sink: the first copy of an id stays, in a batch and across batches."""
+    older, newer = events([7], price=1.0, first_offset=5) + events([7], price=3.0, first_offset=9)
+    first = postgres.write_batch(pgconn, app, 0, table, COLUMNS, KEY, [newer, older], first_wins=True)
+    assert first.written == 1
+    assert pgconn.execute(f"SELECT price, kafka_offset FROM {table}").fetchall() == [(1.0, 5)]
+    later = events([7, 8], price=5.0, first_offset=30)  # id 7 re-sent later with other values, and a new id
+    assert postgres.write_batch(pgconn, app, 1, table, COLUMNS, KEY, later, first_wins=True).written == 1
+    assert pgconn.execute(f"SELECT event_id, price, kafka_offset FROM {table} ORDER BY 1").fetchall() == [
+        ("ev-00000007", 1.0, 5),
+        ("ev-00000008", 5.0, 31),
+    ]
+
+
 def test_a_failed_batch_leaves_nothing_and_can_be_written_again(
     pgconn: postgres.PgConnection, table: str, app: str
 ) -> None:

@@ -98,6 +98,16 @@ def test_upsert_keeps_one_row_per_key_and_updates_the_other_columns() -> None:
     )
 
 
+def test_first_wins_keeps_the_first_copy_in_the_batch_and_never_changes_a_stored_row() -> None:
+    sql = upsert_sql("warehouse.t", ["id", "v", "kafka_offset"], ["id"], "stg", first_wins=True)
+    assert sql == (
+        'INSERT INTO "warehouse"."t" ("id", "v", "kafka_offset") '
+        'SELECT DISTINCT ON ("id") "id", "v", "kafka_offset" FROM "stg" '
+        f'ORDER BY "id", "kafka_offset" ASC NULLS LAST, "{ROW_ORDINAL}" ASC NULLS LAST '
+        'ON CONFLICT ("id") DO NOTHING'
+    )
+
+
 def test_upsert_with_a_composite_key_and_only_key_columns() -> None:
     sql = upsert_sql("t", ["a", "b"], ["a", "b"], "stg")
     assert 'SELECT DISTINCT ON ("a", "b")' in sql

@@ -1,9 +1,11 @@
 """Thin Elasticsearch wrapper: write alias + template, idempotent bulk writes, search.
 
 Bulk writes use the ``index`` op with ``_id`` = the event id, so a replayed batch overwrites the same
-documents. Per item: 2xx is written; 429 and 5xx are retried with backoff (only those items), then the
-whole call fails with ``TransientError`` (the stream retries the batch); any other 4xx (mapping error,
-strict-dynamic rejection) is returned as a ``BulkFailure`` for the caller's DLQ. Nothing is dropped.
+documents; with ``first_wins`` they use ``create``, so the first copy of an id stays (a later one, or a
+replay, finds it there: 409, counted as ``existing``, never refused). Per item: 2xx is written;
+429 and 5xx are retried with backoff (only those items), then the whole call fails with
+``TransientError`` (the stream retries the batch); any other 4xx (mapping error, strict-dynamic
+rejection) is returned as a ``BulkFailure`` for the caller's DLQ. Nothing is dropped.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class BulkResult:
     written: int = 0
     failed: list[BulkFailure] = field(default_factory=list)
     retries: int = 0
+    existing: int = 0  # first_wins: ids already indexed (kept as they were)
 
 
 def client(conn: Connection, timeout: float = 30.0) -> Elasticsearch:
@@ -127,8 +130,9 @@ def _chunks(docs: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str
         yield chunk
 
 
-def _action(alias: str, doc: dict[str, Any], id_field: str) -> dict[str, Any]:
-    return {"_op_type": "index", "_index": alias, "_id": str(doc[id_field]), "_source": doc}
+def _action(alias: str, doc: dict[str, Any], id_field: str, first_wins: bool = False) -> dict[str, Any]:
+    op = "create" if first_wins else "index"
+    return {"_op_type": op, "_index": alias, "_id": str(doc[id_field]), "_source": doc}
 
 
 def _failure(doc: dict[str, Any], id_field: str, status: int, error: object) -> BulkFailure:
@@ -144,7 +148,12 @@ def _failure(doc: dict[str, Any], id_field: str, status: int, error: object) -> 
 
 
 def _send(
-    es: Elasticsearch, alias: str, docs: list[dict[str, Any]], id_field: str, result: BulkResult
+    es: Elasticsearch,
+    alias: str,
+    docs: list[dict[str, Any]],
+    id_field: str,
+    result: BulkResult,
+    first_wins: bool = False,
 ) -> list[dict[str, Any]]:
     """One bulk pass over ``docs``: count the written, collect the refused; the ones to retry."""
     from elasticsearch.helpers import streaming_bulk
@@ -156,7 +165,7 @@ def _send(
             result.failed.append(_failure(doc, id_field, 400, {"type": "missing_id", "reason": id_field}))
         else:
             sendable.append(doc)
-    actions = (_action(alias, doc, id_field) for doc in sendable)
+    actions = (_action(alias, doc, id_field, first_wins) for doc in sendable)
     outcomes = streaming_bulk(
         es, actions, chunk_size=max(len(sendable), 1), raise_on_error=False, raise_on_exception=False
     )
@@ -166,6 +175,8 @@ def _send(
         status = status if isinstance(status, int) else 503  # no HTTP answer for the chunk: retry
         if ok and 200 <= status < 300:
             result.written += 1
+        elif first_wins and status == 409:  # create: the id is there already, its first copy stays
+            result.existing += 1
         elif status == 429 or status >= 500:
             retry.append(doc)
         else:
@@ -181,6 +192,7 @@ def _index_chunk(
     max_retries: int,
     initial_backoff: float,
     sleep: Sleep,
+    first_wins: bool = False,
 ) -> BulkResult:
     """One chunk, its throttled/failing items retried with exponential backoff, then TransientError."""
     result = BulkResult()
@@ -190,7 +202,7 @@ def _index_chunk(
             result.retries += 1
             sleep(min(MAX_BACKOFF, initial_backoff * 2 ** (attempt - 1)))
         try:
-            pending = _send(es, alias, pending, id_field, result)
+            pending = _send(es, alias, pending, id_field, result, first_wins)
         except _client_errors() as exc:
             raise _wrap(exc, f"bulk into '{alias}'") from exc
         if not pending:
@@ -227,8 +239,10 @@ def bulk_index(
     initial_backoff: float = 0.5,
     sleep: Sleep = time.sleep,
     concurrency: int = 1,
+    first_wins: bool = False,
 ) -> BulkResult:
-    """Index ``docs`` into ``alias`` with ``_id`` = ``doc[id_field]``; see the module doc for failures.
+    """Index ``docs`` into ``alias`` with ``_id`` = ``doc[id_field]``; see the module doc for failures
+    and ``first_wins``.
 
     ``concurrency`` > 1 sends that many chunks at once (threads sharing the client's connection pool).
     """
@@ -240,6 +254,7 @@ def bulk_index(
         max_retries=max_retries,
         initial_backoff=initial_backoff,
         sleep=sleep,
+        first_wins=first_wins,
     )
     chunks = _chunks(docs, chunk_size)
     results = _in_threads(send, chunks, concurrency) if concurrency > 1 else map(send, chunks)
@@ -248,6 +263,7 @@ def bulk_index(
         total.written += result.written
         total.failed.extend(result.failed)
         total.retries += result.retries
+        total.existing += result.existing
     return total
 
 

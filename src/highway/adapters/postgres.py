@@ -230,14 +230,16 @@ def write_batch(
     rows: Iterable[Sequence[Any]],
     lineage: str = "",
     sources: str | None = None,
+    first_wins: bool = False,
 ) -> BatchOutcome:
     """Upsert one micro-batch into ``table`` exactly once per ``(app, lineage, batch_id, table)``.
 
     One transaction: claim the batch in the ledger (already there: nothing to do, ``replayed=True``),
     COPY the rows into a temporary staging table, upsert one row per key into ``table`` (within the
     batch the greatest ``kafka_offset`` wins, else the later row), record the row count in the ledger.
+    With ``first_wins`` the first copy of a key wins instead and an existing row is never changed.
     """
-    upsert = plan.upsert_sql(table, columns, key_columns, STAGING_TABLE)
+    upsert = plan.upsert_sql(table, columns, key_columns, STAGING_TABLE, first_wins)
     _require_idle(pgconn)
     key = LedgerKey(app, batch_id, lineage, sources)
     try:

@@ -88,17 +88,22 @@ def dedup_order(columns: Sequence[str]) -> list[str]:
     return [c for c in NEWEST_FIRST if c in columns] + [ROW_ORDINAL]
 
 
-def upsert_sql(table: str, columns: Sequence[str], key_columns: Sequence[str], staging: str) -> str:
+def upsert_sql(
+    table: str, columns: Sequence[str], key_columns: Sequence[str], staging: str, first_wins: bool = False
+) -> str:
     """INSERT the staging rows into ``table``, one per key, updating the non-key columns of existing rows.
 
     DISTINCT ON keeps one row per key (the winner of ``dedup_order``): ON CONFLICT refuses to touch
     one target row twice in a statement. When every column is a key, existing rows are left alone.
+    ``first_wins``: the first copy of a key wins, in the batch (the smallest ``kafka_offset``, else the
+    earlier row) and against the table (an existing row is left as it is), as an insert-only MERGE does.
     """
     _checked_columns(columns, key_columns)
     keys = _column_list(key_columns)
-    order = ", ".join(f"{quote_identifier(c)} DESC NULLS LAST" for c in dedup_order(columns))
+    direction = "ASC" if first_wins else "DESC"
+    order = ", ".join(f"{quote_identifier(c)} {direction} NULLS LAST" for c in dedup_order(columns))
     non_keys = [c for c in columns if c not in key_columns]
-    if non_keys:
+    if non_keys and not first_wins:
         updates = ", ".join(f"{quote_identifier(c)} = EXCLUDED.{quote_identifier(c)}" for c in non_keys)
         action = f"DO UPDATE SET {updates}"
     else:

@@ -4,9 +4,12 @@ Per micro-batch (``SilverBatch``):
 1. dedup within the batch by ``event_id`` (the lowest Kafka offset wins: the first send);
 2. MERGE into the silver Delta table on ``event_id``, insert-only: an id already there is skipped,
    so a duplicate re-sent hours later is dropped and a late event (new id) is always kept;
-3. the same rows to Elasticsearch (``_id`` = event id) and to the warehouse (upsert + batch ledger).
+3. the same rows to Elasticsearch (``_id`` = event id, ``create``) and to the warehouse (insert with
+   ON CONFLICT DO NOTHING + batch ledger): like the MERGE, both keep the first copy of an id, so an id
+   re-sent later (even with other values) changes no store and the three hold the same values.
 Each step is idempotent for a replayed batch, so the three stores converge on exactly the distinct
-valid events. Documents Elasticsearch refuses for good go to the app's DLQ table with the reason.
+valid events, value for value. Documents Elasticsearch refuses for good go to the app's DLQ table
+with the reason.
 """
 
 from __future__ import annotations
@@ -148,7 +151,8 @@ class SilverBatch:
         self.path = conn.lake_path(spec.sink.table)
         self.dlq_path = conn.lake_path(spec.dlq.table)
         fields = [(f.name, f.type) for f in spec.schema]
-        search = ElasticsearchSink(conn, spec.search, index_template(spec.search.alias, fields))
+        template = index_template(spec.search.alias, fields)
+        search = ElasticsearchSink(conn, spec.search, template, first_wins=True)
         stored = WarehouseSink(
             conn,
             spec.name,
@@ -157,6 +161,7 @@ class SilverBatch:
             spec.warehouse.key,
             spec.warehouse.retry_seconds,
             templates=[(spec.warehouse.table, warehouse.SHOP_EVENTS_TABLE)],
+            first_wins=True,
         )
         # in this order: the silver table first (gold reads it), then search, then the warehouse
         self.sinks: tuple[Sink, ...] = (

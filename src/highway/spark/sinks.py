@@ -153,7 +153,10 @@ class ElasticsearchSink:
 
     name = "elasticsearch"
 
-    def __init__(self, conn: Connection, settings: SearchSink, template: dict[str, Any]) -> None:
+    def __init__(
+        self, conn: Connection, settings: SearchSink, template: dict[str, Any], first_wins: bool = False
+    ) -> None:
+        self.first_wins = first_wins  # create, not index: the first copy of an id stays
         self.conn = conn
         self.settings = settings
         self.alias = settings.alias
@@ -184,6 +187,7 @@ class ElasticsearchSink:
                     chunk_size=self.settings.chunk_size,
                     concurrency=self.settings.concurrency,
                     max_retries=self.settings.max_retries,
+                    first_wins=self.first_wins,
                 )
             except TransientError:
                 self._es = None  # a new client (and alias check) after an outage
@@ -213,7 +217,9 @@ class WarehouseSink:
         key: Sequence[str],
         retry_seconds: float,
         templates: Sequence[tuple[str, str]] = (),
+        first_wins: bool = False,
     ) -> None:
+        self.first_wins = first_wins  # an existing row is never changed (see postgres.write_batch)
         self.conn = conn
         self.app = app
         self.table = table
@@ -267,6 +273,7 @@ class WarehouseSink:
                 tuples,
                 lineage=batch.lineage,
                 sources=batch.sources,
+                first_wins=self.first_wins,
             ),
             f"batch {batch.batch_id} -> PostgreSQL {self.table}",
         )
