@@ -287,14 +287,21 @@ class SinkAudit:
     es_differ: tuple[str, ...] = ()  # ids whose document holds other values than the silver row
     pg_differ: tuple[str, ...] = ()  # ids whose warehouse row holds other values than the silver row
 
-    def assert_exactly_once(self, refused: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def assert_exactly_once(
+        self,
+        refused: set[str] = frozenset(),  # type: ignore[assignment]
+        refused_pg: set[str] = frozenset(),  # type: ignore[assignment]
+    ) -> None:
+        """Each store holds every expected id once but the ones it refused (``refused``: Elasticsearch,
+        ``refused_pg``: the warehouse), those in the DLQ, and the same values as silver."""
         assert self.es_differ == () and self.pg_differ == (), self  # the same values in every store
         assert self.silver_rows == self.expected, self  # no duplicates: rows = distinct ids
         assert self.silver_missing == 0 and self.silver_unexpected == 0, self
-        assert self.pg_rows == self.expected and self.pg_missing == 0 and self.pg_unexpected == 0, self
+        assert self.pg_rows == self.expected - len(refused_pg), self
+        assert self.pg_missing == len(refused_pg) and self.pg_unexpected == 0, self
         assert self.es_docs == self.expected - len(refused), self
         assert self.es_missing == len(refused) and self.es_unexpected == 0, self
-        assert self.dlq_ids == frozenset(refused), self
+        assert self.dlq_ids == frozenset(refused) | frozenset(refused_pg), self
 
 
 VALUE_COLUMNS = (

@@ -107,10 +107,11 @@ def test_100k_events_exactly_once_in_silver_search_and_warehouse_and_gold(
     bronze = _bronze(tmp_path, "e2e", 100_000, "--late-ratio", "0.05")
     topic = bronze.spec.source.topic
     immense = _send_immense_event(conn, topic)
+    nul = _send_event(conn, topic, "nul", page="/a\u0000b")  # valid JSON; PostgreSQL cannot store it
     # the stream's first event id sent again at its end with other values: every store keeps the first
     first = min((r for r in bronze.records if r["valid"] and r["partition"] == 0), key=lambda r: r["offset"])
     again = _send_event(conn, topic, "resent", event_id=first["id"], page="/again", product_id="p-again")
-    records = [*bronze.records, immense, again]
+    records = [*bronze.records, immense, nul, again]
     assert sum(r["dup"] for r in bronze.records) == pytest.approx(2_000, rel=0.2)
     silver = _silver(bronze, "e2e")
     gold = hwtest.pipeline_variant(
@@ -125,20 +126,26 @@ def test_100k_events_exactly_once_in_silver_search_and_warehouse_and_gold(
     hwtest.audit(spark, conn, bronze.spec, records).assert_exactly_once()
     expected = hwtest.distinct_valid_ids(records)
     audit = hwtest.sink_audit(spark, conn, silver, expected)
-    audit.assert_exactly_once(refused={immense["id"]})  # ids, no duplicates, the same values everywhere
+    # ids, no duplicates, the same values everywhere; what a store refused is in the DLQ with its reason
+    audit.assert_exactly_once(refused={immense["id"]}, refused_pg={nul["id"]})
     kept = hwtest.pg_rows(
         conn, f"SELECT kafka_partition, kafka_offset, page FROM {silver.warehouse.table} WHERE event_id = %s",
         first["id"],
     )  # fmt: skip
     assert kept[0][:2] == (0, first["offset"]) and kept[0][2] != "/again", kept
     dlq = spark.read.format("delta").load(conn.lake_path(silver.dlq.table)).collect()
-    assert [(r["sink"], r["status"]) for r in dlq] == [("elasticsearch", 400)]
-    assert "failed to parse field [page]" in dlq[0]["reason"], dlq[0]["reason"][:300]
+    refusals = {r["sink"]: r for r in dlq}
+    assert sorted((r["sink"], r["status"], r["event_id"]) for r in dlq) == [
+        ("elasticsearch", 400, immense["id"]),
+        ("warehouse", None, nul["id"]),
+    ]
+    assert "failed to parse field [page]" in refusals["elasticsearch"]["reason"], dlq[0]["reason"][:300]
+    assert "NUL" in refusals["warehouse"]["reason"], refusals["warehouse"]["reason"]
 
     hb = hwtest.heartbeat(conn, silver)
     assert hb["state"] == "stopped"
     assert hb["sinks"]["silver"]["written"] == len(expected)
-    assert hb["sinks"]["elasticsearch"]["failed"] == 1
+    assert hb["sinks"]["elasticsearch"]["failed"] == 1 and hb["sinks"]["warehouse"]["failed"] == 1
 
     # gold: every order once, in a window or as late; the late ones were late by the producer too
     orders = hwtest.pg_rows(

@@ -171,6 +171,28 @@ def test_first_wins_keeps_the_first_copy_like_silvers_insert_only_merge(
     ]
 
 
+def test_rows_the_database_refuses_come_back_with_its_reason_and_the_rest_is_written(
+    pgconn: postgres.PgConnection, table: str, app: str
+) -> None:
+    """A text with a NUL byte and a value a CHECK constraint refuses: both set aside with the database's
+    reason (the silver DLQ's), every other row written once; the replay is still a no-op."""
+    pgconn.execute(f"ALTER TABLE {table} ADD CONSTRAINT quantity_positive CHECK (quantity > 0)")
+    pgconn.commit()
+    rows = events(range(6))
+    rows[1] = (*rows[1][:12], "/a\x00b", *rows[1][13:])  # page with a NUL byte
+    rows[4] = (*rows[4][:7], -1, *rows[4][8:])  # quantity -1
+    outcome = postgres.write_batch(pgconn, app, 0, table, COLUMNS, KEY, rows, first_wins=True)
+    assert (outcome.written, outcome.replayed) == (4, False)
+    reasons = dict(outcome.refused)
+    assert sorted(reasons) == [1, 4]
+    assert "NUL" in reasons[1] and 'violates check constraint "quantity_positive"' in reasons[4], reasons
+    assert "(SQLSTATE 23514)" in reasons[4]
+    assert one_value(pgconn, f"SELECT count(*) FROM {table}") == 4
+    ledger = "SELECT rows FROM warehouse.batch_ledger WHERE app = %s AND batch_id = 0 AND table_name = %s"
+    assert one_value(pgconn, ledger, app, table) == 4
+    assert postgres.write_batch(pgconn, app, 0, table, COLUMNS, KEY, rows).replayed
+
+
 def test_a_failed_batch_leaves_nothing_and_can_be_written_again(
     pgconn: postgres.PgConnection, table: str, app: str
 ) -> None:

@@ -15,6 +15,8 @@ from highway.core.warehouse import (
     pending_migrations,
     quote_identifier,
     quote_table,
+    row_order,
+    row_upsert_sql,
     staging_sql,
     upsert_sql,
 )
@@ -106,6 +108,18 @@ def test_first_wins_keeps_the_first_copy_in_the_batch_and_never_changes_a_stored
         f'ORDER BY "id", "kafka_offset" ASC NULLS LAST, "{ROW_ORDINAL}" ASC NULLS LAST '
         'ON CONFLICT ("id") DO NOTHING'
     )
+
+
+def test_one_row_at_a_time_has_the_batch_statements_effect() -> None:
+    assert row_upsert_sql("w.t", ["id", "v"], ["id"], first_wins=False) == (
+        'INSERT INTO "w"."t" ("id", "v") VALUES (%s, %s) ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v"'
+    )
+    assert row_upsert_sql("w.t", ["id", "v"], ["id"], first_wins=True).endswith(
+        'ON CONFLICT ("id") DO NOTHING'
+    )
+    rows = [("a", 1, 9), ("b", 2, None), ("a", 3, 4), ("c", 4, 7)]
+    assert row_order(["id", "v", "kafka_offset"], rows) == [2, 3, 0, 1]  # by offset, none last
+    assert row_order(["id", "v"], [r[:2] for r in rows]) == [0, 1, 2, 3]  # as given
 
 
 def test_upsert_with_a_composite_key_and_only_key_columns() -> None:

@@ -45,6 +45,7 @@ class BatchOutcome:
 
     written: int
     replayed: bool
+    refused: tuple[tuple[int, str], ...] = ()  # (index of the row in the batch, the database's reason)
 
 
 def _reason(exc: Exception, password: str = "") -> str:
@@ -238,10 +239,16 @@ def write_batch(
     COPY the rows into a temporary staging table, upsert one row per key into ``table`` (within the
     batch the greatest ``kafka_offset`` wins, else the later row), record the row count in the ledger.
     With ``first_wins`` the first copy of a key wins instead and an existing row is never changed.
+
+    A row the database refuses for good (a value it cannot store, a constraint: SQLSTATE classes 22 and
+    23) fails the one statement; the batch is then written again row by row, each in a savepoint, and
+    the refused rows come back in ``refused`` with the database's reason (for the caller's DLQ).
     """
     upsert = plan.upsert_sql(table, columns, key_columns, STAGING_TABLE, first_wins)
     _require_idle(pgconn)
     key = LedgerKey(app, batch_id, lineage, sources)
+    rows = list(rows)
+    action = f"write batch {batch_id} of app {app!r} to {table}"
     try:
         with pgconn.transaction(), pgconn.cursor() as cur:
             if not _claim_batch(cur, key, table):
@@ -250,9 +257,41 @@ def write_batch(
             _copy_rows(cur, columns, rows)
             written = cur.execute(upsert).rowcount
             _count_rows(cur, key, table, written)
+    except (psycopg.DataError, psycopg.IntegrityError):
+        return _write_row_by_row(pgconn, key, table, columns, key_columns, rows, first_wins, action)
     except psycopg.Error as exc:
-        raise _wrap(exc, f"write batch {batch_id} of app {app!r} to {table}") from exc
+        raise _wrap(exc, action) from exc
     return BatchOutcome(written=written, replayed=False)
+
+
+def _write_row_by_row(
+    pgconn: PgConnection,
+    key: LedgerKey,
+    table: str,
+    columns: Sequence[str],
+    key_columns: Sequence[str],
+    rows: list[Sequence[Any]],
+    first_wins: bool,
+    action: str,
+) -> BatchOutcome:
+    """The batch again, one savepoint per row: what the database refuses is set aside with its reason."""
+    sql = plan.row_upsert_sql(table, columns, key_columns, first_wins)
+    written, refused = 0, []
+    try:
+        with pgconn.transaction(), pgconn.cursor() as cur:
+            if not _claim_batch(cur, key, table):
+                return BatchOutcome(written=0, replayed=True)
+            for index in plan.row_order(columns, rows):
+                try:
+                    with pgconn.transaction():
+                        written += cur.execute(sql, list(rows[index])).rowcount
+                except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                    state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
+                    refused.append((index, f"{_reason(exc)}{state}"))
+            _count_rows(cur, key, table, written)
+    except psycopg.Error as exc:
+        raise _wrap(exc, action) from exc
+    return BatchOutcome(written=written, replayed=False, refused=tuple(refused))
 
 
 # --- windowed aggregates (gold) ----------------------------------------------------------------

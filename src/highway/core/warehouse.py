@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from highway.errors import TerminalError
 
@@ -201,6 +202,38 @@ def additive_upsert_sql(
         f"INSERT INTO {quote_table(table)} ({_column_list(columns)}) VALUES ({placeholders}) "
         f"ON CONFLICT ({keys}) DO UPDATE SET {updates}, updated_at = now()"
     )
+
+
+def row_upsert_sql(table: str, columns: Sequence[str], key_columns: Sequence[str], first_wins: bool) -> str:
+    """One row given as parameters, with ``upsert_sql``'s effect on a row with the same key: updated,
+    or left as it is (``first_wins``, or every column a key)."""
+    _checked_columns(columns, key_columns)
+    placeholders = ", ".join(["%s"] * len(columns))
+    non_keys = [c for c in columns if c not in key_columns]
+    action = "DO NOTHING"
+    if non_keys and not first_wins:
+        action = "DO UPDATE SET " + ", ".join(
+            f"{quote_identifier(c)} = EXCLUDED.{quote_identifier(c)}" for c in non_keys
+        )
+    return (
+        f"INSERT INTO {quote_table(table)} ({_column_list(columns)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({_column_list(key_columns)}) {action}"
+    )
+
+
+def row_order(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[int]:
+    """The order to write a batch's rows one by one so that ``upsert_sql``'s winner of a key wins: by
+    ``kafka_offset`` (rows without one last), else as given. The caller keeps the first write of a key
+    (first_wins) or lets each later one update it."""
+    offset = next((columns.index(c) for c in NEWEST_FIRST if c in columns), None)
+    indices = list(range(len(rows)))
+    if offset is None:
+        return indices
+
+    def at(i: int) -> Any:
+        return rows[i][offset] if len(rows[i]) > offset else None  # a short row: the database says so
+
+    return sorted(indices, key=lambda i: (at(i) is None, at(i) or 0, i))
 
 
 def insert_ignore_sql(table: str, columns: Sequence[str]) -> str:

@@ -40,7 +40,7 @@ class Refusal:
     """A row a sink refused for good (retrying cannot help): it goes to the DLQ with the reason."""
 
     row_id: str | None
-    status: int
+    status: int | None  # Elasticsearch's HTTP status; None for the warehouse (its reason has the SQLSTATE)
     reason: str
     row: Row = field(repr=False)
 
@@ -277,4 +277,13 @@ class WarehouseSink:
             ),
             f"batch {batch.batch_id} -> PostgreSQL {self.table}",
         )
-        return SinkResult(self.name, outcome.written, (), outcome.replayed, retries)
+        refused = tuple(
+            Refusal(_row_id(batch.rows[i], self.key), None, f"PostgreSQL: {reason}", batch.rows[i])
+            for i, reason in outcome.refused
+        )
+        return SinkResult(self.name, outcome.written, refused, outcome.replayed, retries)
+
+
+def _row_id(row: Row, key: Sequence[str]) -> str | None:
+    values = [row.get(c) for c in key]
+    return None if all(v is None for v in values) else "/".join(str(v) for v in values)
