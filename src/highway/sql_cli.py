@@ -4,8 +4,10 @@ Every Delta table an app of the catalog names (``spec.delta_tables()``) and that
 is registered as a temporary view named after its lake path (``bronze/shop_events`` ->
 ``bronze_shop_events``), and so is highway's own ``checkpoint_audit`` (every checkpoint recovery).
 The statement is checked before Spark starts: only queries (SELECT, WITH,
-VALUES, TABLE, FROM, SHOW, DESCRIBE, EXPLAIN) run, so the tool cannot write to the lake through a
-view. Spark's own log goes to a file, not to the terminal; a Spark error becomes one line naming its
+VALUES, TABLE, FROM, SHOW, DESCRIBE, EXPLAIN) run; then, since text can hide what it holds, Spark's own
+parsed and analyzed plan is checked before anything runs (``highway.spark.readonly``): it may only read
+the registered views, with no command and no reflection, so the tool cannot write to the lake or read a
+local file. Spark's own log goes to a file, not to the terminal; a Spark error becomes one line naming its
 error class (``TerminalError``, exit code 2).
 
 The functions above ``sql_command`` are pure (no Spark), for the unit tests.
@@ -252,6 +254,26 @@ def _run(spark: SparkSession, query: str, limit: int, views: Sequence[View]) -> 
     return list(frame.columns), rows
 
 
+def check_plan(spark: SparkSession, query: str, views: Sequence[View]) -> None:
+    """Refuse, before it runs, a statement whose Spark plan is more than a read of the lake views."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+    from pyspark.errors.exceptions.captured import convert_exception
+
+    from highway.spark.readonly import refusal
+
+    try:
+        why = refusal(spark, query, {v.name for v in views})
+    except Py4JJavaError as exc:  # Spark's parser or analyzer: the same one line as a failing query
+        error = convert_exception(exc.java_exception)
+        if isinstance(error, PySparkException):
+            raise TerminalError(spark_error_line(error.getCondition(), str(error), views)) from None
+        cause = str(exc.java_exception).splitlines()[0]
+        raise TransientError(f"the query failed in Spark: {cause}") from None
+    if why is not None:
+        raise TerminalError(f"highway sql is read-only: the statement is refused, nothing ran ({why})")
+
+
 def _print_rows(columns: list[str], rows: list[Any], limit: int, as_json: bool) -> None:
     shown, more = rows[:limit], len(rows) > limit
     line = shown_line(len(shown), more, limit)
@@ -268,6 +290,7 @@ def sql_command(
 ) -> None:
     """Run one read-only query (or list the views with ``tables``); TerminalError (exit 2) on bad input."""
     from highway import catalog, connection
+    from highway.spark.readonly import session_read_only
 
     check_limit(limit)
     if not tables:
@@ -277,11 +300,13 @@ def sql_command(
     log = _log_path()
     spark = _start_spark(conn, log)
     try:
+        session_read_only(spark)
         registered = register_views(spark, conn, views)
         present = [v for v in views if v.name in registered]
         if tables:
             Console().print(views_table(present, registered))
             return
+        check_plan(spark, query or "", present)
         columns, rows = _run(spark, query or "", limit, present)
         _print_rows(columns, rows, limit, as_json)
     finally:

@@ -1,6 +1,7 @@
 """`highway sql` through the real CLI against the real stack: a write is refused before Spark starts,
 a Spark error is one line (exit 2, no traceback, no Spark log), and a query over a catalog table
-counts its rows. Three of these invocations start Spark; keep it that way (each costs ~10-15 s)."""
+counts its rows; a write hidden from the text check is refused from Spark's plan. Four of these
+invocations start Spark; keep it that way (each costs ~10-15 s)."""
 
 from __future__ import annotations
 
@@ -94,6 +95,19 @@ def test_a_syntax_error_is_one_line_naming_the_error_class(
     catalog, _, _ = lake
     line = _one_error_line(_sql(f"SELECT count(* FROM {sink_view}", catalog=catalog))
     assert "PARSE_SYNTAX_ERROR: Syntax error at or near" in line
+
+
+@pytest.mark.spark
+def test_a_write_the_text_check_cannot_see_is_refused_from_sparks_plan(
+    lake: tuple[Path, str, str], sink_view: str, tmp_path: Path
+) -> None:
+    """A raw string literal (r'\\') hides the INSERT from the text check; Spark's plan shows it."""
+    catalog, _, _ = lake
+    target = tmp_path / "out"
+    query = f"WITH t AS (SELECT r'\\' AS x) INSERT OVERWRITE DIRECTORY '{target}' USING json SELECT * FROM t"
+    line = _one_error_line(_sql(query, catalog=catalog))
+    assert "read-only: the statement is refused, nothing ran (it is a " in line, line
+    assert not target.exists()
 
 
 @pytest.mark.spark
