@@ -71,6 +71,25 @@ def bronze_variant(directory: Path, suffix: str, **kwargs: Any) -> BronzeSpec:
     return spec
 
 
+def secrets_on_command_lines(home: Path) -> list[str]:
+    """Every process whose command line holds one of the stack's secrets (``credentials.json``), named by
+    pid, its program and the secret's key - never the value. Any local user can read /proc/*/cmdline."""
+    creds: dict[str, str] = json.loads((home / "credentials.json").read_text())
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone meanwhile
+        text = b" ".join(argv).decode(errors="replace")
+        for key, value in creds.items():
+            if len(value) >= 8 and value in text:
+                found.append(f"pid {proc.name} ({argv[0].decode(errors='replace')}): {key}")
+    return found
+
+
 MEASURED: list[str] = []  # printed in the run's summary by conftest's pytest_terminal_summary
 
 
@@ -92,6 +111,31 @@ def produce(
         cmd, env=env_for(catalog), capture_output=True, text=True, timeout=timeout, check=False
     )
     assert done.returncode == 0, f"produce failed:\n{done.stdout}\n{done.stderr}"
+
+
+def send_event(
+    conn: Connection, topic: str, key: str, event: dict[str, Any], reason: str | None = None
+) -> dict[str, Any]:
+    """One JSON event sent to ``topic`` as a producer would; its record line (like `highway produce`'s):
+    valid, or the DLQ ``reason`` bronze must give it."""
+    from confluent_kafka import Producer
+
+    delivered: list[Any] = []
+    producer = Producer({"bootstrap.servers": conn.kafka_bootstrap, "message.max.bytes": 4 * 1024 * 1024})
+    producer.produce(
+        topic, json.dumps(event).encode(), key=key.encode(), on_delivery=lambda e, m: delivered.append((e, m))
+    )
+    producer.flush(30)
+    error, message = delivered[0]
+    assert error is None, error
+    return {
+        "id": event.get("event_id"),
+        "valid": reason is None,
+        "reason": reason,
+        "late": False,
+        "partition": message.partition(),
+        "offset": message.offset(),
+    }
 
 
 def start_app(catalog: Path, spec: AppSpec, log: Path, *args: str) -> subprocess.Popen[bytes]:

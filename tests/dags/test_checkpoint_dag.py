@@ -252,6 +252,8 @@ def test_under_rebuild_from_sink_two_faults_mend_themselves_when_airflow_starts_
         assert state == "success", dag_apps.client.task_log("highway_app_control", run_id, "control")[-3000:]
         hb = _wait("progress after the repair", lambda: progressed(faulted), 300)
         second = float(hb["written_at"]) - faulted
+        # the whole stack, Airflow, this app's supervisor, driver and JVM, and the tests' own Spark run now
+        assert hwtest.secrets_on_command_lines(dag_apps.stack.home) == []
         acted = reported("repair")
         status = _status_row(dag_apps, spec.name)
         assert status["checkpoint"] == records.read(spec, HEALTH)["checkpoint"]["line"] and acted

@@ -74,10 +74,17 @@ def test_each_app_driver_gets_one_running_pod_on_the_simulated_node(kube: KubeCl
         assert pod["spec"]["nodeName"] == kube.node_name
 
 
-def test_create_secret_script_makes_every_key_once(kube: KubeCluster) -> None:
-    """The README's install step: one Secret with every key the manifests reference; a rerun keeps it."""
+def test_create_secret_script_makes_every_key_once(kube: KubeCluster, tmp_path: Path) -> None:
+    """The README's install step: one Secret with every key the manifests reference; a rerun keeps it.
+    No value is ever on kubectl's command line (each argv the real kubectl got is recorded)."""
     ns = "secret-script-test"
-    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig), "KUBECTL": str(kube.bin_dir / "kubectl")}
+    argv_log = tmp_path / "kubectl-argv"
+    recording = tmp_path / "kubectl"
+    recording.write_text(
+        f'#!/usr/bin/env bash\nprintf "%s\\n" "$*" >> {argv_log}\nexec {kube.bin_dir / "kubectl"} "$@"\n'
+    )
+    recording.chmod(0o700)
+    env = {**os.environ, "KUBECONFIG": str(kube.kubeconfig), "KUBECTL": str(recording)}
     script = ["bash", str(REPO / "tools" / "k8s" / "create-secret.sh"), ns]
     first = subprocess.run(script, env=env, capture_output=True, text=True, check=True, timeout=60)
     assert "created" in first.stdout and "admin / " in first.stdout
@@ -86,6 +93,8 @@ def test_create_secret_script_makes_every_key_once(kube: KubeCluster) -> None:
     assert set(data) == set(k.SECRET_KEYS.values())
     assert all(len(value) >= 12 for value in data.values())
     assert f":{data['postgres-password']}@postgres.{ns}.svc:5432/airflow" in data["airflow-db-url"]
+    calls = argv_log.read_text()
+    assert "create -f -" in calls and not [key for key, value in data.items() if value in calls]
     again = subprocess.run(script, env=env, capture_output=True, text=True, check=True, timeout=60)
     assert "left unchanged" in again.stdout
     secret_again = json.loads(kube.kubectl("get", "secret", k.SECRET, "-n", ns, "-o", "json").stdout)

@@ -14,12 +14,20 @@ if "$kubectl" -n "$ns" get secret "$name" >/dev/null 2>&1; then
 fi
 rand() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }  # hex: safe inside URLs
 pg_password="$(rand 18)"
-"$kubectl" -n "$ns" create secret generic "$name" \
-  --from-literal=s3-access-key="highway$(rand 6)" \
-  --from-literal=s3-secret-key="$(rand 24)" \
-  --from-literal=postgres-password="$pg_password" \
-  --from-literal=elasticsearch-password="$(rand 18)" \
-  --from-literal=airflow-db-url="postgresql+psycopg2://highway:${pg_password}@postgres.${ns}.svc:5432/airflow" \
-  --from-literal=airflow-admin-password="$(rand 12)" \
-  --from-literal=airflow-secret-key="$(rand 32)" >/dev/null
+# the values go to kubectl on stdin, never on its command line (any local user reads /proc/*/cmdline)
+"$kubectl" -n "$ns" create -f - >/dev/null <<SECRET
+apiVersion: v1
+kind: Secret
+metadata:
+  name: $name
+type: Opaque
+stringData:
+  s3-access-key: "highway$(rand 6)"
+  s3-secret-key: "$(rand 24)"
+  postgres-password: "$pg_password"
+  elasticsearch-password: "$(rand 18)"
+  airflow-db-url: "postgresql+psycopg2://highway:${pg_password}@postgres.${ns}.svc:5432/airflow"
+  airflow-admin-password: "$(rand 12)"
+  airflow-secret-key: "$(rand 32)"
+SECRET
 echo "secret $ns/$name created; Airflow login: admin / \$($kubectl -n $ns get secret $name -o jsonpath='{.data.airflow-admin-password}' | base64 -d)"

@@ -57,8 +57,6 @@ def s3a_conf(conn: Connection) -> dict[str, str]:
         "endpoint.region": "us-east-1",
         "path.style.access": "true",
         "connection.ssl.enabled": str(conn.s3_endpoint.startswith("https")).lower(),
-        "access.key": conn.s3_access_key,
-        "secret.key": conn.s3_secret_key,
         "aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
         "impl": "org.apache.hadoop.fs.s3a.S3AFileSystem",
         "attempts.maximum": "3",
@@ -72,6 +70,13 @@ def s3a_conf(conn: Connection) -> dict[str, str]:
         "change.detection.mode": "none",
     }
     return {prefix + k: v for k, v in conf.items()}
+
+
+def s3a_credentials(conn: Connection) -> dict[str, str]:
+    """The S3 keys as Hadoop settings. Never Spark conf: pyspark passes every conf entry to spark-submit
+    as ``--conf k=v``, on the JVM's command line for any local user to read; ``build_session`` sets them
+    in the running JVM's Hadoop configuration instead (tasks get it serialised, not through argv)."""
+    return {"fs.s3a.access.key": conn.s3_access_key, "fs.s3a.secret.key": conn.s3_secret_key}
 
 
 def base_conf(conn: Connection, app_name: str, shuffle_partitions: int, driver_memory: str) -> dict[str, str]:
@@ -137,5 +142,8 @@ def build_session(
     for key, value in base_conf(conn, app_name, shuffle_partitions, driver_memory).items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
+    hadoop = spark.sparkContext._jsc.hadoopConfiguration()
+    for key, value in s3a_credentials(conn).items():
+        hadoop.set(key, value)  # before anything touches S3 (a FileSystem caches what it was made with)
     spark.sparkContext.setLogLevel("WARN")
     return spark
