@@ -190,10 +190,14 @@ def uid_of(pid: int) -> int:
     return int(line.split()[1])
 
 
-def test_postgres_and_elasticsearch_come_up_healthy_as_their_own_users(reachable_home: Path) -> None:
+def test_postgres_and_elasticsearch_come_up_healthy_as_their_own_users(
+    reachable_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from elasticsearch import Elasticsearch
 
     from highway.adapters import postgres
+
+    monkeypatch.setenv("HIGHWAY_PROBE_SECRET", "ours-not-the-nodes")  # what a user's shell may hold
 
     stack = Stack(reachable_home, PG_ES_BASE)
     try:
@@ -216,6 +220,19 @@ def test_postgres_and_elasticsearch_come_up_healthy_as_their_own_users(reachable
 
             assert uid_of(by_name["postgres"].pid or 0) == pwd.getpwnam("postgres").pw_uid
             assert uid_of(by_name["elasticsearch"].pid or 0) == pwd.getpwnam("highway-es").pw_uid
+        # other users pass through the state dir but neither list it nor enter anything in it
+        assert reachable_home.stat().st_mode & 0o777 == 0o711
+        opened = {
+            p.name: oct(p.lstat().st_mode & 0o777)
+            for p in reachable_home.iterdir()
+            if p.lstat().st_mode & 0o007
+        }
+        assert opened == {}, opened
+        assert (reachable_home / "credentials.json").stat().st_mode & 0o777 == 0o600
+        # the node gets only the environment it needs: none of ours (HIGHWAY_HOME and the like, credentials)
+        environ = Path(f"/proc/{by_name['elasticsearch'].pid}/environ").read_bytes().split(b"\0")
+        names = sorted(e.split(b"=", 1)[0].decode() for e in environ if e)
+        assert not [n for n in names if n.startswith(("HIGHWAY_", "AWS_", "PG"))], names
         pids = [row.pid for row in by_name.values() if row.pid]
     finally:
         stack.down()

@@ -90,6 +90,7 @@ class LocalRuntime:
         image = image or spec.image
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
+            (self.home / "apps").chmod(0o700)  # logs and entries: ours alone (the stack dir's rule)
             atomic_write(entry, catalog_text)
             self._write_image(spec.name, image)
         except OSError as error:

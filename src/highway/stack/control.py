@@ -68,6 +68,7 @@ class Stack:
             if name not in to_start:
                 self._confirm_running(services[name])
         self._start_all([services[name] for name in to_start])
+        self.layout.tighten()  # what the services' folders hold is theirs (and ours) alone
         if not to_start:
             self.reporter.note(f"[bold]already running[/]: {', '.join(names)} in {self.home}")
 

@@ -19,6 +19,7 @@ from highway.stack.render import ES_MIN_JAVA, ES_VERSION, elasticsearch_jvm_opti
 from highway.stack.service import Service, chown_tree, copy_tree_once, make_dir, write_file
 
 OS_USER = "highway-es"
+ES_INHERITED_ENV = ("PATH", "LANG", "LC_ALL", "TZ")  # the rest of our environment stays ours
 ES_ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{ES_VERSION}:zip"
 
 
@@ -79,7 +80,8 @@ class Elasticsearch(Service):
         return elasticsearch_yml(self.dir, self.port, self.ctx.ports["elasticsearch_transport"])
 
     def _env(self) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if not key.startswith(("ES_", "JAVA_"))}
+        """Only what the node needs: not our environment (which may hold highway's credentials)."""
+        env = {key: os.environ[key] for key in ES_INHERITED_ENV if key in os.environ}
         env.update(
             ES_JAVA_HOME=str(self.java_home),
             ES_PATH_CONF=str(self.config_dir),

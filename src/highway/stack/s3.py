@@ -9,7 +9,7 @@ from highway.connection import LAKE_BUCKET
 from highway.stack.install import java_binary, maven_artifact
 from highway.stack.process import start_detached
 from highway.stack.render import HEAP, S3PROXY_VERSION, render_properties, s3proxy_properties
-from highway.stack.service import Service
+from highway.stack.service import Service, write_file
 
 S3PROXY_ARTIFACT = f"org.gaul:s3proxy:{S3PROXY_VERSION}:jar:jar-with-dependencies"
 
@@ -44,8 +44,8 @@ class S3(Service):
         props = s3proxy_properties(
             self.port, self.data_dir, self.secret("s3_access_key"), self.secret("s3_secret_key")
         )
-        self.config_file.write_text(render_properties(props, "written by highway stack on every start"))
-        self.config_file.chmod(0o600)  # holds the secret key
+        text = render_properties(props, "written by highway stack on every start")
+        write_file(self.config_file, text, None, 0o600)  # holds the secret key
 
     def launch(self) -> int:
         argv = [java_binary(), f"-Xmx{HEAP}", "-jar", str(self.jar), "--properties", str(self.config_file)]

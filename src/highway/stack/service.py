@@ -107,10 +107,20 @@ def make_dir(path: Path, owner: RunAs | None, mode: int = 0o755) -> Path:
 
 
 def write_file(path: Path, text: str, owner: RunAs | None, mode: int = 0o644) -> None:
-    path.write_text(text)
-    path.chmod(mode)
-    if owner is not None:
-        os.chown(path, owner.uid, owner.gid)
+    """``text`` into ``path``, created with its final mode and owner before it takes the name: a secret
+    in it is never readable by anyone else, not even for a moment."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)  # whatever the umask
+        if owner is not None:
+            os.fchown(fd, owner.uid, owner.gid)
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
 
 
 def chown_tree(root: Path, owner: RunAs | None) -> None:

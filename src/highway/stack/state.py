@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import secrets
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,16 @@ class Layout:
     def create(self) -> None:
         for path in (self.home, self.run_dir, self.logs_dir):
             path.mkdir(parents=True, exist_ok=True)
-        self.home.chmod(0o755)  # services running as their own users must enter it
+        self.tighten()
+
+    def tighten(self) -> None:
+        """Other users may pass through the state dir (services running as their own users reach their
+        folders) but neither list it nor enter anything in it: each entry loses every "other" bit."""
+        self.home.chmod(0o711)
+        for entry in self.home.iterdir():
+            mode = entry.lstat().st_mode
+            if not stat.S_ISLNK(mode) and mode & 0o007:
+                entry.chmod(stat.S_IMODE(mode) & ~0o007)
 
     def recorded_port_base(self) -> int | None:
         if not self.stack_json.exists():
