@@ -59,8 +59,6 @@ def _silver(bronze: Bronze, suffix: str, max_files: int = 4) -> SilverSpec:
 
 def _send_event(conn: Any, topic: str, key: str, **fields: Any) -> dict[str, Any]:
     """One valid event sent to ``topic`` (``fields`` over a page view's); its record line."""
-    from confluent_kafka import Producer
-
     event = {
         "event_id": uuid.uuid4().hex,
         "event_type": "page_view",
@@ -69,22 +67,7 @@ def _send_event(conn: Any, topic: str, key: str, **fields: Any) -> dict[str, Any
         "session_id": f"s-{key}",
         **fields,
     }
-    delivered: list[Any] = []
-    producer = Producer({"bootstrap.servers": conn.kafka_bootstrap, "message.max.bytes": 4 * 1024 * 1024})
-    producer.produce(
-        topic, json.dumps(event).encode(), key=key.encode(), on_delivery=lambda e, m: delivered.append((e, m))
-    )
-    producer.flush(30)
-    error, message = delivered[0]
-    assert error is None, error
-    return {
-        "id": event["event_id"],
-        "valid": True,
-        "reason": None,
-        "late": False,
-        "partition": message.partition(),
-        "offset": message.offset(),
-    }
+    return hwtest.send_event(conn, topic, key, event)
 
 
 def _send_immense_event(conn: Any, topic: str) -> dict[str, Any]:

@@ -2,8 +2,11 @@
 
 A record is classified in this order (the first rule that matches gives its stable reason code):
 ``oversize`` (value longer than the app's limit), ``invalid_json`` (not a JSON object),
-``wrong_type`` (a field does not fit the schema's type), ``missing_field`` (a required field is
-absent or null). Everything else is valid.
+``wrong_type`` (a field does not fit the schema's type: a number that is not one, a bad timestamp, an
+object or array where the schema says string), ``missing_field`` (a required field is absent or null).
+Everything else is valid. Nothing of a valid record is dropped: fields the schema does not name are kept
+in its ``_rescued_data`` column (a JSON object of their raw values; null when there are none) and
+counted (``bronze_rescued`` in the heartbeat and in ``highway_rows_written_total``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ SPARK_TYPES = {
     "timestamp": "STRING",  # parsed separately, so a bad timestamp is a wrong_type, not a silent null
 }
 CORRUPT = "_corrupt_record"
+RESCUED = "_rescued_data"
 KAFKA_COLUMNS = ("topic", "partition", "offset", "timestamp")
 # ISO-8601 with an offset ('Z' for UTC) and optional fraction; anything else is a wrong_type
 TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ss[.SSSSSS][.SSS][.SS][.S]XXX"
@@ -49,6 +53,10 @@ def _reason(spec: BronzeSpec) -> Column:
     for f in spec.schema:
         if f.type == "timestamp":
             cond = F.col(f"event.{f.name}").isNotNull() & F.col(f"_ts_{f.name}").isNull()
+            bad_time = cond if bad_time is None else (bad_time | cond)
+        if f.type == "string":  # Spark would keep an object or array as its JSON text: not a string
+            kind = F.expr(f"schema_of_variant(variant_get(_variant, '$.{f.name}', 'variant'))")
+            cond = kind.startswith("OBJECT") | kind.startswith("ARRAY")
             bad_time = cond if bad_time is None else (bad_time | cond)
     return (
         F.when(F.octet_length("value") > spec.source.max_event_bytes, F.lit("oversize"))
@@ -74,7 +82,11 @@ def classify(raw: DataFrame, spec: BronzeSpec) -> DataFrame:
         "value",
         F.when(small, F.from_json(text, json_schema_ddl(spec), options)).alias("event"),
         F.when(small, F.from_json(text, "MAP<STRING, STRING>")).alias("_as_map"),
+        F.when(small, F.try_parse_json(text)).alias("_variant"),
     )
+    known = [f.name for f in spec.schema]
+    unknown = F.map_filter("_as_map", lambda key, _value: ~key.isin(known))
+    parsed = parsed.withColumn(RESCUED, F.when(F.size(unknown) > 0, F.to_json(unknown)))
     for f in spec.schema:
         if f.type == "timestamp":
             parsed = parsed.withColumn(
@@ -103,6 +115,7 @@ def valid_rows(classified: DataFrame, spec: BronzeSpec) -> DataFrame:
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
         F.current_timestamp().alias("ingested_at"),
+        F.col(RESCUED),
     )
 
 
@@ -146,6 +159,9 @@ class BronzeBatch:
                     F.max("offset").alias("last"),
                     F.count(F.lit(1)).alias("rows"),
                     F.sum(F.col("dlq_reason").isNull().cast("long")).alias("valid"),
+                    F.sum((F.col("dlq_reason").isNull() & F.col(RESCUED).isNotNull()).cast("long")).alias(
+                        "rescued"
+                    ),
                 )
                 .collect()
             )
@@ -153,6 +169,7 @@ class BronzeBatch:
                 PartitionRange(r["topic"], r["partition"], r["first"], r["last"], r["rows"]) for r in stats
             ]
             n_valid = sum(r["valid"] for r in stats)
+            n_rescued = sum(r["rescued"] for r in stats)
             n_invalid = sum(r["rows"] for r in stats) - n_valid
             app, spark = self.spec.name, batch.sparkSession
             txn = self.lineage.txn_app_id()  # (app, lineage): a new checkpoint's batch 0 is not a replay
@@ -169,6 +186,8 @@ class BronzeBatch:
                 write_batch(valid_rows(classified, self.spec), self.bronze_path, txn, batch_id, meta,
                             self.spec.sink.partition_by)  # fmt: skip
                 self.tally.add(SinkResult("bronze", n_valid))
+                if n_rescued:  # valid rows that kept fields the schema does not name
+                    self.tally.add(SinkResult("bronze_rescued", n_rescued))
             if n_invalid:
                 meta = batch_metadata(app, batch_id, "dlq", ranges, **lineage)
                 write_batch(

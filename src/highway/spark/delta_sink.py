@@ -27,6 +27,7 @@ def write_batch(
         .option("txnAppId", app_id)
         .option("txnVersion", batch_id)
         .option("userMetadata", user_metadata)
+        .option("mergeSchema", "true")  # a column added by a newer highway (bronze's _rescued_data)
     )
     if partition_by:
         writer = writer.partitionBy(*partition_by)

@@ -63,7 +63,8 @@ def clean(bronze: DataFrame, spec: SilverSpec) -> DataFrame:
         if field.name in MONEY:
             col = F.round(col, 2)
         columns.append(col.alias(field.name))
-    extra = [c for c in bronze.columns if c not in {f.name for f in spec.schema}]
+    # bronze's rescued fields stay in bronze: silver, its index and its table hold the schema's columns
+    extra = [c for c in bronze.columns if c not in {f.name for f in spec.schema} and c != "_rescued_data"]
     return bronze.select(*columns, *extra)
 
 
