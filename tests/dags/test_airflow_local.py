@@ -156,10 +156,11 @@ def test_deploy_kill_freeze_rollback_with_exactly_once(dag_apps: DagApps, spark:
     try:
         feed(1000)
         assert runtime.status(spec.name).state == "running"  # the supervisor sees a live process
-        time.sleep(max(0.0, frozen_at + 25 - time.time()))  # past the app's 20 s stall window
         seen = {}
         deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:  # a scheduled run may act first; either way reconcile acts
+        # reconcile runs until it finds the app stuck (past its 20 s stall window) and restarts it; a
+        # scheduled run may act first; either way reconcile acts
+        while time.monotonic() < deadline:
             seen = _reconcile(apps)["apps"][spec.name]
             if runtime.driver_pid(spec.name) not in (None, frozen_pid):
                 break

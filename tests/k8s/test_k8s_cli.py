@@ -22,6 +22,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+import hwtest
 from highway.catalog import catalog_dir
 from highway.catalog.variant import variant
 from highway.core.k8s import common as k
@@ -163,5 +164,7 @@ def test_an_unreachable_api_server_is_one_line(cli: Cli, kube: KubeCluster, tmp_
     closed = write_kubeconfig(tmp_path / "closed", f"https://127.0.0.1:{port}", kube.ca_file, "x")
     began = time.monotonic()
     line = one_error_line(cli.run("status", APP, kubeconfig=closed))
-    assert time.monotonic() - began < 20
+    hwtest.measured(
+        f"highway k8s status, API server refused: one-line error after {time.monotonic() - began:.1f} s"
+    )
     assert f"127.0.0.1:{port}" in line and "refused" in line.lower(), line
