@@ -227,6 +227,20 @@ def test_gaps_state_versions_and_expired_offsets_have_their_codes() -> None:
     assert f"highway checkpoint recover {APP} --mode reset --to available" in expired[0].message
 
 
+def test_rebuild_from_sink_is_refused_for_a_checkpoint_that_keeps_spark_state() -> None:
+    """The shipped apps keep no Spark state (gold's windows live in the warehouse); a query that does
+    would restart with empty state from a rebuilt checkpoint: refused, naming what to do instead."""
+    stateful = cp.parse_checkpoint(
+        {"metadata": 4, "offsets/0": 1, "commits/0": 1, "state/0/0/1.delta": 1, "state/0/1/1.delta": 1},
+        {"metadata": '{"id":"a"}'},
+    )
+    plan = recovery.plan_recovery(APP, "rebuild-from-sink", stateful, sink(), [], "x", 0.0, "n")
+    assert plan.refused and "keeps Spark state (2 state store partition(s)" in plan.refused
+    assert "--mode rollback or restore a backup" in plan.refused and not plan.actions
+    stateless = recovery.plan_recovery(APP, "rebuild-from-sink", view(), sink(), [], "x", 0.0, "n")
+    assert "Spark state" not in (stateless.refused or "")
+
+
 def test_modes_allowed_by_each_recovery_policy() -> None:
     assert recovery.modes_for("manual") == ()
     assert recovery.modes_for("repair") == ("repair",)

@@ -491,6 +491,12 @@ def plan_recovery(
     if mode == "repair":
         return _repair(app, view, sink, findings, new_id)
     if mode == "rebuild-from-sink":
+        if view.state_versions:  # a stateful query: a rebuilt checkpoint would start its state empty
+            parts = len(view.state_versions)
+            return RecoveryPlan(app, "rebuild-from-sink", refused=(
+                f"the checkpoint keeps Spark state ({parts} state store partition(s) under state/): a "
+                "rebuilt checkpoint would start it empty and the app's results would go wrong silently; "
+                "use --mode rollback or restore a backup (highway checkpoint backups APP)"))  # fmt: skip
         return _rebuild(app, sink, reason, now, conf or {})
     if mode == "rollback":
         return _rollback(app, view, sink)
