@@ -1,6 +1,7 @@
-"""Reconcile's own bookkeeping on the real stack (S3 holds the records) with the real local runtime running
-a driver that only sleeps: one app's unreadable record never stops the cycle for the others, and a restart
-that fails still counts for the backoff and the budget."""
+"""Reconcile's and deploy's bookkeeping on the real stack (S3 holds the records) with the real local runtime
+running a driver that only sleeps: one app's unreadable record never stops the cycle for the others, a
+restart that fails still counts for the backoff and the budget, and a deploy counts progress only from a
+driver of its own spec."""
 
 from __future__ import annotations
 
@@ -84,3 +85,27 @@ def test_a_restart_that_fails_still_counts_for_the_backoff_and_the_budget(
     assert len(health["history"]["restarts"]) == 1  # the next cycle backs off from this attempt
     again = reconcile_all(runtime, records, [first], False, _later)[0]
     assert again.acted.startswith("waiting "), again.line()
+
+
+def test_a_deploy_counts_progress_only_from_a_driver_of_its_spec(
+    deployed: tuple[LocalRuntime, Records, list[AppSpec]],
+) -> None:
+    """The old driver's last batches (its grace period on Kubernetes) must not pass for the new spec: the
+    runtime gives the driver its spec's digest, which stamps every heartbeat; progress counts for it only."""
+    from highway.core.release import SPEC_DIGEST_ENV, spec_digest
+    from highway.ops.deploy import progress_since
+
+    runtime, records, (first, _second) = deployed
+    entry = runtime.home / "apps" / first.name / "catalog" / f"{first.name}.yaml"
+    digest = spec_digest(entry.read_text(), None)
+    supervisor = int((runtime.home / "apps" / first.name / "supervisor.pid").read_text().split()[0])
+    environ = Path(f"/proc/{supervisor}/environ").read_bytes().split(b"\0")
+    assert f"{SPEC_DIGEST_ENV}={digest}".encode() in environ  # what its drivers inherit
+    since = time.time()
+    old = {"app": first.name, "state": "running", "batch_id": 7, "written_at": since + 1}
+    records.write(first, HEARTBEAT, {**old, "spec_digest": "0123456789ab"})  # the previous spec's driver
+    assert progress_since(records, first.status_prefix, since, digest) is None
+    records.write(first, HEARTBEAT, old)  # a driver that says nothing of its spec
+    assert progress_since(records, first.status_prefix, since, digest) is None
+    records.write(first, HEARTBEAT, {**old, "spec_digest": digest})
+    assert progress_since(records, first.status_prefix, since, digest)["batch_id"] == 7

@@ -82,6 +82,19 @@ def _running_pod(apps: DagApps, admin: Any, app: str, run_id: str, timeout: floa
         time.sleep(0.5)
 
 
+def _driver_heartbeat(records: Any, spec: Any, pod: Any) -> str:
+    """The simulated driver's one act, as the real one does it: a heartbeat stamped with the spec digest
+    and pod uid the pod's environment gives it. Returns the digest."""
+    from highway.ops.observe import HEARTBEAT
+
+    env = {e.name: e.value for e in pod.spec.containers[0].env if e.value is not None}
+    digest = env["HIGHWAY_SPEC_DIGEST"]
+    hb = {"app": spec.name, "state": "running", "batch_id": 0, "written_at": time.time(),
+          "spec_digest": digest, "pod_uid": pod.metadata.uid}  # fmt: skip
+    records.write(spec, HEARTBEAT, hb)
+    return str(digest)
+
+
 def _run(apps: DagApps, dag_id: str, conf: dict[str, Any], timeout: float = 300) -> tuple[str, str]:
     run_id = apps.client.trigger(dag_id, conf)
     return run_id, apps.client.wait_run(dag_id, run_id, timeout=timeout)
@@ -104,13 +117,41 @@ def test_deploy_status_restart_through_airflow(
     pod = _running_pod(apps, admin, spec.name, run_id)
     assert pod.spec.containers[0].image == image
     assert pod.spec.service_account_name == k.SA_DRIVER
-    records.write(
-        spec, HEARTBEAT, {"app": spec.name, "state": "running", "batch_id": 0, "written_at": time.time()}
-    )
+    first_digest = _driver_heartbeat(records, spec, pod)
     state = apps.client.wait_run("highway_deploy", run_id, timeout=300)
     states = apps.states("highway_deploy", run_id)
     assert state == "success", (states, apps.client.task_log("highway_deploy", run_id, "wait_for_progress"))
     assert states["rollback"] == "skipped"
+    assert first_digest == apps.xcom("highway_deploy", run_id, "apply")["digest"]
+
+    # a new spec whose driver never reports, while the old driver still writes in its grace period: that
+    # heartbeat is of the old spec and does not count, so the deploy times out and rolls back
+    changed = {**conf, "overrides": {"trigger": {"interval_seconds": 7}}, "progress_timeout_seconds": 20}
+    run_id = apps.client.trigger("highway_deploy", changed)
+    wait_for("the new spec applied", lambda: apps.states("highway_deploy", run_id).get("apply"),
+             lambda s: s in ("success", "failed", "upstream_failed"), timeout=180)  # fmt: skip
+    records.write(spec, HEARTBEAT, {"app": spec.name, "state": "running", "batch_id": 1,
+                                    "written_at": time.time(), "spec_digest": first_digest})  # fmt: skip
+    state = apps.client.wait_run("highway_deploy", run_id, timeout=300)
+    states = apps.states("highway_deploy", run_id)
+    log = apps.client.task_log("highway_deploy", run_id, "wait_for_progress")
+    assert state == "failed" and states["wait_for_progress"] == "failed", (states, log[-2000:])
+    assert states["rollback"] == "failed"  # it rolled back and failed the run with the reason
+    assert "wrote no heartbeat running spec " in log, log[-2000:]
+    assert f"rolled back to spec {first_digest}" in apps.client.task_log("highway_deploy", run_id, "rollback")
+    rolled = _statefulset(admin, spec.name).spec.template.spec.containers[0].env
+    assert {e.name: e.value for e in rolled}["HIGHWAY_SPEC_DIGEST"] == first_digest
+    pod = wait_for(
+        "the driver pod of the rolled-back spec",
+        lambda: _pod(admin, spec.name),
+        lambda p: (
+            p is not None
+            and p.status.phase == "Running"
+            and p.metadata.deletion_timestamp is None
+            and {e.name: e.value for e in p.spec.containers[0].env}.get("HIGHWAY_SPEC_DIGEST") == first_digest
+        ),
+        timeout=180,
+    )
     rendered = apps.xcom("highway_deploy", run_id, "render")
     assert f"StatefulSet/{k.driver_name(spec.name)}" in rendered
     assert _statefulset(admin, spec.name).spec.template.spec.containers[0].image == image

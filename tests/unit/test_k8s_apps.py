@@ -107,6 +107,25 @@ def test_image_parameter_overrides_the_catalog_and_changes_the_spec_hash() -> No
     assert hashes[0] != hashes[1]  # a new image or spec rolls the driver
 
 
+def test_the_driver_learns_its_spec_digest_and_pod_uid_for_its_heartbeats() -> None:
+    """The digest a deploy records (text + image given) is the one the driver stamps on its heartbeats."""
+    from highway.core.release import driver_identity, spec_digest
+
+    text = (SHIPPED / "gold_product_hourly.yaml").read_text()
+    for image in (None, "reg.example/hw:2"):
+        container = _objects("gold_product_hourly", image)["StatefulSet"]["spec"]["template"]["spec"]
+        env = {e["name"]: e for e in container["containers"][0]["env"]}
+        assert env["HIGHWAY_SPEC_DIGEST"]["value"] == spec_digest(text, image)
+        assert env["HIGHWAY_POD_UID"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.uid"}}
+    assert spec_digest(text, None) != spec_digest(text, "reg.example/hw:2") != spec_digest(text + "\n", None)
+    assert len(spec_digest(text, None)) == 12
+    assert driver_identity({"HIGHWAY_SPEC_DIGEST": "abc", "HIGHWAY_POD_UID": "u-1", "OTHER": "x"}) == {
+        "spec_digest": "abc",
+        "pod_uid": "u-1",
+    }
+    assert driver_identity({}) == {}  # `highway run` by hand: nothing to claim
+
+
 def test_catalog_entry_travels_verbatim_in_the_configmap() -> None:
     text = (SHIPPED / "gold_product_hourly.yaml").read_text()
     data = _objects("gold_product_hourly")["ConfigMap"]["data"]

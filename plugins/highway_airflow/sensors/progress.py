@@ -42,7 +42,14 @@ class FirstProgressSensor(BaseSensorOperator):
             time.strftime("%H:%M:%S", time.gmtime(since)),
         )
         self.defer(
-            trigger=ProgressTrigger(self.app, deployed["status_prefix"], since, deadline, self.poll_seconds),
+            trigger=ProgressTrigger(
+                self.app,
+                deployed["status_prefix"],
+                since,
+                deadline,
+                self.poll_seconds,
+                digest=deployed.get("digest"),
+            ),
             method_name="execute_complete",
         )
 

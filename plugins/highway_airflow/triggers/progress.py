@@ -16,9 +16,16 @@ class ProgressTrigger(BaseTrigger):
     Only ids and numbers are serialized: the S3 credentials are read from the connections when it runs."""
 
     def __init__(
-        self, app: str, status_prefix: str, since: float, deadline: float, poll_seconds: float = 5.0
+        self,
+        app: str,
+        status_prefix: str,
+        since: float,
+        deadline: float,
+        poll_seconds: float = 5.0,
+        digest: str | None = None,
     ):
         super().__init__()
+        self.digest = digest  # only a heartbeat of this spec counts (not the old driver's last ones)
         self.app = app
         self.status_prefix = status_prefix
         self.since = since
@@ -34,6 +41,7 @@ class ProgressTrigger(BaseTrigger):
                 "since": self.since,
                 "deadline": self.deadline,
                 "poll_seconds": self.poll_seconds,
+                "digest": self.digest,
             },
         )
 
@@ -55,7 +63,9 @@ class ProgressTrigger(BaseTrigger):
         last_error = ""
         while True:
             try:
-                hb = await asyncio.to_thread(progress_since, records, self.status_prefix, self.since)
+                hb = await asyncio.to_thread(
+                    progress_since, records, self.status_prefix, self.since, self.digest
+                )
             except HighwayError as exc:  # S3 briefly away: keep waiting until the deadline
                 hb, last_error = None, str(exc)
             if hb is not None:
@@ -64,12 +74,8 @@ class ProgressTrigger(BaseTrigger):
             if time.time() >= self.deadline:
                 waited = self.deadline - self.since
                 detail = f" (last error: {last_error})" if last_error else ""
-                yield TriggerEvent(
-                    {
-                        "status": "timeout",
-                        "message": f"{self.app} wrote no heartbeat within {waited:.0f} s of its deploy"
-                        + detail,
-                    }
-                )
+                which = f" running spec {self.digest}" if self.digest else ""
+                message = f"{self.app} wrote no heartbeat{which} within {waited:.0f} s of its deploy{detail}"
+                yield TriggerEvent({"status": "timeout", "message": message})
                 return
             await asyncio.sleep(self.poll_seconds)

@@ -9,7 +9,6 @@ a spec that cannot run.
 from __future__ import annotations
 
 import copy
-import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ import yaml
 from highway import catalog
 from highway.catalog import AppSpec
 from highway.core.k8s.common import IMAGE_HELP, is_image
+from highway.core.release import spec_digest
 from highway.errors import ParamError
 from highway.ops.observe import DEPLOYMENTS, HEARTBEAT, Records
 
@@ -41,7 +41,7 @@ class Release:
 
     @property
     def digest(self) -> str:
-        return hashlib.sha256(f"{self.text}\n{self.image or ''}".encode()).hexdigest()[:12]
+        return spec_digest(self.text, self.image)
 
     def record(self, at: float) -> dict[str, Any]:
         return {"text": self.text, "image": self.image, "digest": self.digest, "at": at}
@@ -83,13 +83,18 @@ def apply(runtime: AppRuntime, records: Records, rel: Release, now: float) -> Ap
     return runtime.deploy(rel.spec, rel.text, rel.image)
 
 
-def progress_since(records: Records, status_prefix: str, since: float) -> dict[str, Any] | None:
-    """The app's heartbeat if it was written after ``since`` by a driver whose query loop turns."""
+def progress_since(
+    records: Records, status_prefix: str, since: float, digest: str | None = None
+) -> dict[str, Any] | None:
+    """The app's heartbeat if it was written after ``since`` by a driver whose query loop turns and, given
+    ``digest``, that runs that spec (an old driver's last batches in its grace period do not count)."""
     hb = records.read(status_prefix, HEARTBEAT)
     if not isinstance(hb, dict):
         return None
     written = hb.get("written_at")
     if not isinstance(written, int | float) or written < since or hb.get("state") not in PROGRESS_STATES:
+        return None
+    if digest is not None and hb.get("spec_digest") != digest:
         return None
     return hb
 

@@ -34,6 +34,7 @@ from highway.catalog import load, parse
 from highway.catalog.model import AppSpec
 from highway.core.k8s.common import DRIVER_STOP_WAIT_SECONDS
 from highway.core.k8s.status import AppStatus
+from highway.core.release import SPEC_DIGEST_ENV, spec_digest
 from highway.core.supervise import interpret, lease_name
 from highway.errors import HighwayError
 from highway.runtime.base import DEFAULT_TIMEOUT, RuntimeTerminal, RuntimeTransient
@@ -87,17 +88,25 @@ class LocalRuntime:
         entry = self._entry(spec.name)
         old_text = self.spec_text(spec.name)
         old_state = read_state(self._dir(spec.name) / "state.json")
+        old_digest = self._read_digest(spec.name)
+        digest = spec_digest(catalog_text, image)  # the deploy's identity: the driver stamps its heartbeats
         image = image or spec.image
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
             (self.home / "apps").chmod(0o700)  # logs and entries: ours alone (the stack dir's rule)
             atomic_write(entry, catalog_text)
             self._write_image(spec.name, image)
+            atomic_write(self._dir(spec.name) / "spec_digest", digest + "\n")
         except OSError as error:
             raise RuntimeTerminal(f"{action}: cannot write {entry}: {error.strerror or error}") from None
         if self._supervisor(spec.name) is None:
             return self.start(spec.name)
-        unchanged = old_text == catalog_text and old_state is not None and old_state.image == image
+        unchanged = (
+            old_text == catalog_text
+            and old_state is not None
+            and old_state.image == image
+            and old_digest == digest
+        )
         return self.status(spec.name) if unchanged else self.restart(spec.name)
 
     def status(self, app: str) -> AppStatus:
@@ -160,7 +169,11 @@ class LocalRuntime:
             "--stop-grace", f"{self.stop_grace:g}", "--image", image, "--", *command,
         ]  # fmt: skip
         try:
-            pid = start_detached(argv, folder / "supervisor.log", env={**os.environ, **self.env})
+            env = {**os.environ, **self.env}
+            digest = self._read_digest(app)
+            if digest:  # the supervisor passes it on to every driver it starts
+                env[SPEC_DIGEST_ENV] = digest
+            pid = start_detached(argv, folder / "supervisor.log", env=env)
         except HighwayError as error:
             raise RuntimeTerminal(f"{action}: {error}") from None
         return self._await_supervisor(action, app, pid)
@@ -214,6 +227,12 @@ class LocalRuntime:
 
     def _write_image(self, app: str, image: str) -> None:
         atomic_write(self._dir(app) / "image", image + "\n")
+
+    def _read_digest(self, app: str) -> str | None:
+        try:
+            return (self._dir(app) / "spec_digest").read_text().strip() or None
+        except FileNotFoundError:
+            return None
 
     def _read_image(self, app: str) -> str | None:
         try:

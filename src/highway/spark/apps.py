@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -13,6 +14,7 @@ from highway.catalog import AppSpec, BronzeSpec, GoldSpec, SilverSpec
 from highway.connection import Connection
 from highway.core.k8s.common import DRIVER_STOP_WAIT_SECONDS
 from highway.core.progress import failure_summary
+from highway.core.release import driver_identity
 from highway.errors import TerminalError, TransientError
 from highway.spark.bronze import BronzeBatch
 from highway.spark.lineage import Lineage
@@ -184,7 +186,8 @@ def run_app(name: str, until_idle: float | None = None, metrics_port: int | None
     stop = StopRequest()
     stop.install()
     metrics = AppMetrics(spec.name)
-    reporter = ProgressReporter(spec.name, heartbeat_writer(spec, conn), metrics)
+    identity = driver_identity(dict(os.environ))
+    reporter = ProgressReporter(spec.name, heartbeat_writer(spec, conn), metrics, identity=identity)
     reporter.resume(previous_heartbeat(spec, conn))
     checked_start(spec, conn, reporter)  # before Spark: a refused checkpoint costs no JVM
     spark = build_session(conn, spec.name, spec.resources.shuffle_partitions, spec.resources.driver_memory)

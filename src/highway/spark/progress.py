@@ -33,7 +33,9 @@ class ProgressReporter(StreamingQueryListener):
         metrics: AppMetrics,
         clock: Callable[[], float] = time.time,
         sinks: Callable[[], dict[str, Any]] | None = None,
+        identity: dict[str, str] | None = None,
     ):
+        self.identity = dict(identity or {})  # spec digest, pod uid: on every heartbeat this driver writes
         self.app = app
         self.write = write
         self.metrics = metrics
@@ -98,6 +100,7 @@ class ProgressReporter(StreamingQueryListener):
         self._write(hb)
 
     def _write(self, hb: dict[str, Any]) -> None:
+        hb.update(self.identity)  # this driver's, never the previous driver's carried over by resume()
         try:
             self.write(hb)
         except Exception as exc:  # the stream goes on; the failure is counted and logged

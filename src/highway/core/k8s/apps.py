@@ -22,6 +22,7 @@ import yaml
 from highway.catalog.model import AppSpec
 from highway.core.k8s import common as k
 from highway.core.k8s.base import library_env, library_env_from
+from highway.core.release import POD_UID_ENV, SPEC_DIGEST_ENV, spec_digest
 
 DRIVER_NAME = "spark-driver"  # app.kubernetes.io/name of every driver pod
 EXECUTOR_NAME = "spark-executor"
@@ -153,10 +154,12 @@ def headless_service(spec: AppSpec, namespace: str) -> dict[str, Any]:
     }
 
 
-def _driver_env(namespace: str) -> list[dict[str, Any]]:
+def _driver_env(namespace: str, digest: str) -> list[dict[str, Any]]:
     field = lambda path: {"fieldRef": {"fieldPath": path}}  # noqa: E731
     return [
         {"name": "HIGHWAY_POD_NAME", "valueFrom": field("metadata.name")},
+        {"name": POD_UID_ENV, "valueFrom": field("metadata.uid")},
+        {"name": SPEC_DIGEST_ENV, "value": digest},  # on every heartbeat: progress counts for this spec only
         {"name": "HIGHWAY_POD_IP", "valueFrom": field("status.podIP")},
         {"name": "SPARK_LOCAL_IP", "value": "$(HIGHWAY_POD_IP)"},
         {"name": "HIGHWAY_CATALOG", "value": CATALOG_DIR},
@@ -177,7 +180,7 @@ def _probe(initial: int, period: int, failures: int) -> dict[str, Any]:
     }
 
 
-def driver_container(spec: AppSpec, image: str, namespace: str) -> dict[str, Any]:
+def driver_container(spec: AppSpec, image: str, namespace: str, digest: str) -> dict[str, Any]:
     r = spec.resources
     memory = pod_memory(r.driver_memory)
     return {
@@ -185,7 +188,7 @@ def driver_container(spec: AppSpec, image: str, namespace: str) -> dict[str, Any
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["highway", "run", spec.name, "--metrics-port", str(k.METRICS_PORT)],
-        "env": _driver_env(namespace),
+        "env": _driver_env(namespace, digest),
         "envFrom": library_env_from(),
         "ports": [
             {"name": "driver", "containerPort": k.DRIVER_PORT},
@@ -209,8 +212,10 @@ def driver_container(spec: AppSpec, image: str, namespace: str) -> dict[str, Any
     }
 
 
-def stateful_set(spec: AppSpec, image: str, namespace: str, config: dict[str, Any]) -> dict[str, Any]:
-    container = driver_container(spec, image, namespace)
+def stateful_set(
+    spec: AppSpec, image: str, namespace: str, config: dict[str, Any], digest: str
+) -> dict[str, Any]:
+    container = driver_container(spec, image, namespace, digest)
     template_labels = {**k.labels(DRIVER_NAME, "driver", spec.name), k.SPARK_ROLE: "driver"}
     name = k.app_config_name(spec.name)
     return {
@@ -312,6 +317,6 @@ def app_objects(
     return [
         config,
         headless_service(spec, namespace),
-        stateful_set(spec, chosen, namespace, config),
+        stateful_set(spec, chosen, namespace, config, spec_digest(catalog_text, image)),
         network_policy(spec, namespace),
     ]
