@@ -52,7 +52,8 @@ class ProgressReporter(StreamingQueryListener):
         app that has no new input yet still reports where it is (and its lag) instead of nothing."""
         if previous:
             with self._lock:
-                self.last_heartbeat = {k: v for k, v in previous.items() if k not in ("state", "error")}
+                dropped = ("state", "error", "spec_digest", "pod_uid")  # the previous driver's, not ours
+                self.last_heartbeat = {k: v for k, v in previous.items() if k not in dropped}
 
     def onQueryStarted(self, event: Any) -> None:
         self.last_active = self.clock()
