@@ -264,7 +264,9 @@ def check_plan(spark: SparkSession, query: str, views: Sequence[View]) -> None:
 
     try:
         why = refusal(spark, query, {v.name for v in views})
-    except Py4JJavaError as exc:  # Spark's parser or analyzer: the same one line as a failing query
+    except PySparkException as exc:  # Spark's parser or analyzer: the same one line as a failing query
+        raise TerminalError(spark_error_line(exc.getCondition(), str(exc), views)) from None
+    except Py4JJavaError as exc:
         error = convert_exception(exc.java_exception)
         if isinstance(error, PySparkException):
             raise TerminalError(spark_error_line(error.getCondition(), str(error), views)) from None

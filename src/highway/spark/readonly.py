@@ -45,8 +45,8 @@ def _name(node: Any) -> str:
 
 
 def refusal(spark: SparkSession, query: str, views: set[str]) -> str | None:
-    """Why ``query`` is not a read of the ``views`` only, or None. A statement Spark cannot parse raises
-    Spark's own error (the caller reports it as for any query)."""
+    """Why ``query`` is not a read of the ``views`` only, or None. A statement Spark cannot parse or
+    resolve raises Spark's own error (the caller reports it as for any query)."""
     jvm = spark._jvm
     assert jvm is not None
     state = spark._jsparkSession.sessionState()
@@ -58,7 +58,11 @@ def refusal(spark: SparkSession, query: str, views: set[str]) -> str | None:
         "reflection": klass.forName(_EXPRESSIONS + "CallMethodViaReflection"),
     }
     parsed = state.sqlParser().parsePlan(query)
-    return _walk(state.analyzer().execute(parsed), state, kinds, views)
+    analyzed = state.analyzer().execute(parsed)
+    if not analyzed.resolved():  # an unknown table, column or function: Spark's own error, as for a query
+        state.analyzer().checkAnalysis(analyzed)
+        return "Spark could not resolve it"
+    return _walk(analyzed, state, kinds, views)
 
 
 def _walk(root: Any, state: Any, kinds: dict[str, Any], views: set[str]) -> str | None:
