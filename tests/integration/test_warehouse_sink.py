@@ -181,8 +181,21 @@ def test_rows_the_database_refuses_come_back_with_its_reason_and_the_rest_is_wri
     rows = events(range(6))
     rows[1] = (*rows[1][:12], "/a\x00b", *rows[1][13:])  # page with a NUL byte
     rows[4] = (*rows[4][:7], -1, *rows[4][8:])  # quantity -1
-    outcome = postgres.write_batch(pgconn, app, 0, table, COLUMNS, KEY, rows, first_wins=True)
-    assert (outcome.written, outcome.replayed) == (4, False)
+
+    def dlq_down(refused: object) -> None:  # the caller's DLQ write fails: nothing may commit
+        raise RuntimeError("the DLQ is unreachable")
+
+    with pytest.raises(RuntimeError, match="the DLQ is unreachable"):
+        postgres.write_batch(
+            pgconn, app, 0, table, COLUMNS, KEY, rows, first_wins=True, before_commit=dlq_down
+        )
+    assert one_value(pgconn, f"SELECT count(*) FROM {table}") == 0
+    assert one_value(pgconn, "SELECT count(*) FROM warehouse.batch_ledger WHERE app = %s", app) == 0
+    stored: list[object] = []
+    outcome = postgres.write_batch(
+        pgconn, app, 0, table, COLUMNS, KEY, rows, first_wins=True, before_commit=stored.append
+    )
+    assert (outcome.written, outcome.replayed) == (4, False) and stored == [outcome.refused]
     reasons = dict(outcome.refused)
     assert sorted(reasons) == [1, 4]
     assert "NUL" in reasons[1] and 'violates check constraint "quantity_positive"' in reasons[4], reasons
@@ -190,7 +203,10 @@ def test_rows_the_database_refuses_come_back_with_its_reason_and_the_rest_is_wri
     assert one_value(pgconn, f"SELECT count(*) FROM {table}") == 4
     ledger = "SELECT rows FROM warehouse.batch_ledger WHERE app = %s AND batch_id = 0 AND table_name = %s"
     assert one_value(pgconn, ledger, app, table) == 4
-    assert postgres.write_batch(pgconn, app, 0, table, COLUMNS, KEY, rows).replayed
+    assert postgres.write_batch(
+        pgconn, app, 0, table, COLUMNS, KEY, rows, before_commit=stored.append
+    ).replayed
+    assert len(stored) == 1  # a replay refuses nothing again: what it refused was stored before the commit
 
 
 def test_a_failed_batch_leaves_nothing_and_can_be_written_again(

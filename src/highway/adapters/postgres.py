@@ -11,7 +11,7 @@ travel through COPY or as query parameters.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -232,6 +232,7 @@ def write_batch(
     lineage: str = "",
     sources: str | None = None,
     first_wins: bool = False,
+    before_commit: Callable[[Sequence[tuple[int, str]]], None] | None = None,
 ) -> BatchOutcome:
     """Upsert one micro-batch into ``table`` exactly once per ``(app, lineage, batch_id, table)``.
 
@@ -243,6 +244,9 @@ def write_batch(
     A row the database refuses for good (a value it cannot store, a constraint: SQLSTATE classes 22 and
     23) fails the one statement; the batch is then written again row by row, each in a savepoint, and
     the refused rows come back in ``refused`` with the database's reason (for the caller's DLQ).
+    ``before_commit(refused)`` runs inside the transaction, before it commits (not for a replayed batch):
+    the caller stores the refused rows there, so a crash can never leave the batch committed and its
+    refusals unrecorded (a replay finds the ledger row and refuses nothing again).
     """
     upsert = plan.upsert_sql(table, columns, key_columns, STAGING_TABLE, first_wins)
     _require_idle(pgconn)
@@ -257,8 +261,12 @@ def write_batch(
             _copy_rows(cur, columns, rows)
             written = cur.execute(upsert).rowcount
             _count_rows(cur, key, table, written)
+            if before_commit is not None:
+                before_commit(())
     except (psycopg.DataError, psycopg.IntegrityError):
-        return _write_row_by_row(pgconn, key, table, columns, key_columns, rows, first_wins, action)
+        return _write_row_by_row(
+            pgconn, key, table, columns, key_columns, rows, first_wins, action, before_commit
+        )
     except psycopg.Error as exc:
         raise _wrap(exc, action) from exc
     return BatchOutcome(written=written, replayed=False)
@@ -273,6 +281,7 @@ def _write_row_by_row(
     rows: list[Sequence[Any]],
     first_wins: bool,
     action: str,
+    before_commit: Callable[[Sequence[tuple[int, str]]], None] | None,
 ) -> BatchOutcome:
     """The batch again, one savepoint per row: what the database refuses is set aside with its reason."""
     sql = plan.row_upsert_sql(table, columns, key_columns, first_wins)
@@ -289,6 +298,8 @@ def _write_row_by_row(
                     state = f" (SQLSTATE {exc.sqlstate})" if exc.sqlstate else ""
                     refused.append((index, f"{_reason(exc)}{state}"))
             _count_rows(cur, key, table, written)
+            if before_commit is not None:
+                before_commit(tuple(refused))
     except psycopg.Error as exc:
         raise _wrap(exc, action) from exc
     return BatchOutcome(written=written, replayed=False, refused=tuple(refused))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from highway.catalog import SilverSpec
@@ -170,6 +171,7 @@ class SilverBatch:
             search,
             stored,
         )
+        self.warehouse = stored
 
     def __call__(self, df: DataFrame, batch_id: int) -> None:
         timer = StepTimer(f"{self.spec.name} batch {batch_id}")
@@ -179,20 +181,36 @@ class SilverBatch:
             timer.lap(f"read {len(batch.rows):,} distinct events")
             if not batch.rows:
                 return
+            # every sink's refusals go to the DLQ in one write per batch (one Delta txn version), made
+            # inside the warehouse's transaction before it commits: no crash can lose one of them
+            dead: list[tuple[Any, ...]] = []
             for sink in self.sinks:
-                result = sink.write(batch)
+                if sink is self.warehouse:
+                    flush = partial(self._all_dead_letters, batch, tuple(dead))
+                    result = self.warehouse.write(batch, flush)
+                    if result.replayed and dead:  # its first attempt wrote them before committing
+                        self._dead_letters(batch, dead)  # (Delta skips the replayed version)
+                else:
+                    result = sink.write(batch)
+                    dead += refused_rows(result.refused, sink.name, batch_id)
                 self.tally.add(result)
-                if result.refused:
-                    self._dead_letters(batch, refused_rows(result.refused, sink.name, batch_id))
                 timer.lap(result.summary())
         finally:
             batch.df.unpersist()
         timer.report()
 
+    def _all_dead_letters(
+        self, batch: MicroBatch, earlier: tuple[tuple[Any, ...], ...], refused: tuple[Refusal, ...]
+    ) -> None:
+        """The earlier sinks' refusals and the warehouse's, in the one DLQ write of the batch."""
+        self._dead_letters(batch, [*earlier, *refused_rows(refused, self.warehouse.name, batch.batch_id)])
+
     def _dead_letters(self, batch: MicroBatch, rows: list[tuple[Any, ...]]) -> None:
         """Refused rows into the DLQ table, once per batch (Delta's txnAppId/txnVersion)."""
         from pyspark.sql import functions as F
 
+        if not rows:
+            return
         from highway.spark.delta_sink import write_batch
 
         spark = batch.df.sparkSession

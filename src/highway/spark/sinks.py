@@ -258,10 +258,21 @@ class WarehouseSink:
 
         return retry_transient(attempt, what, self.retry_seconds, time.monotonic, time.sleep, _notify)
 
-    def write(self, batch: MicroBatch) -> SinkResult:
+    def write(
+        self, batch: MicroBatch, before_commit: Callable[[tuple[Refusal, ...]], None] | None = None
+    ) -> SinkResult:
+        """``before_commit(refused)``: see ``postgres.write_batch`` (the caller's DLQ write goes there)."""
         from highway.adapters import postgres
 
         tuples = [tuple(row.get(c) for c in self.columns) for row in batch.rows]
+
+        def refusals(found: Sequence[tuple[int, str]]) -> tuple[Refusal, ...]:
+            return tuple(
+                Refusal(_row_id(batch.rows[i], self.key), None, f"PostgreSQL: {reason}", batch.rows[i])
+                for i, reason in found
+            )
+
+        hook = None if before_commit is None else (lambda found: before_commit(refusals(found)))
         outcome, retries = self.retrying(
             lambda pg: postgres.write_batch(
                 pg,
@@ -274,14 +285,11 @@ class WarehouseSink:
                 lineage=batch.lineage,
                 sources=batch.sources,
                 first_wins=self.first_wins,
+                before_commit=hook,
             ),
             f"batch {batch.batch_id} -> PostgreSQL {self.table}",
         )
-        refused = tuple(
-            Refusal(_row_id(batch.rows[i], self.key), None, f"PostgreSQL: {reason}", batch.rows[i])
-            for i, reason in outcome.refused
-        )
-        return SinkResult(self.name, outcome.written, refused, outcome.replayed, retries)
+        return SinkResult(self.name, outcome.written, refusals(outcome.refused), outcome.replayed, retries)
 
 
 def _row_id(row: Row, key: Sequence[str]) -> str | None:
